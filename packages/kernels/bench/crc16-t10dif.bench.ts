@@ -1,0 +1,43 @@
+// CRC16 T10-DIF throughput: ipukit beside polycrc (the only T10-DIF CRC on npm, byte-wise
+// JavaScript) and memcpy as the ceiling.
+import polycrc from 'polycrc'
+import { test } from 'vitest'
+import { createKernelMemory, createKernelsSync } from '../src/index.js'
+import { machine, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+
+test('crc16 t10dif throughput', () => {
+  const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
+  const at = k.layout.end
+  const pc = polycrc.crc(16, 0x8bb7, 0, 0, false)
+  const sizes: SizeResult[] = []
+  for (const n of SIZES) {
+    const data = new Uint8Array(n).map((_, i) => (i * 2654435761) >>> 13)
+    const sink = new Uint8Array(n)
+    k.bytes.set(data, at)
+    const r = measure(n, [
+      { name: 'ipukit crc16T10Dif (kernel memory)', kind: 'ipukit', run: () => k.crc16T10DifAt(at, n), output: () => k.crc16T10DifAt(at, n) },
+      { name: 'ipukit crc16T10Dif (Uint8Array, staged)', kind: 'ipukit', run: () => k.crc16T10Dif(data), output: () => k.crc16T10Dif(data) },
+      { name: 'polycrc 1.1 crc(16, 0x8BB7, 0, 0, false)', kind: 'peer', run: () => pc(data), output: () => pc(data) },
+      { name: 'memcpy (TypedArray.prototype.set)', kind: 'ceiling', run: () => sink.set(data) },
+    ])
+    printSize('CRC16 T10-DIF', r)
+    sizes.push(r)
+  }
+  const mib = sizes[sizes.length - 1]!
+  const staged = median(mib, 'ipukit crc16T10Dif (Uint8Array, staged)')
+  const vsPeer = ratio(mib, 'ipukit crc16T10Dif (Uint8Array, staged)', 'polycrc 1.1 crc(16, 0x8BB7, 0, 0, false)')
+  save({
+    kernel: 'crc16-t10dif',
+    title: 'CRC16 T10-DIF',
+    date: new Date().toISOString(),
+    machine: machine(),
+    method,
+    sizes,
+    targets: [
+      { text: 'crc16T10Dif at 1 MiB, GB/s (staged Uint8Array)', value: staged / 1000, goal: 1.5, met: staged >= 1500 },
+      { text: 'crc16T10Dif ÷ polycrc at 1 MiB', value: vsPeer, goal: 5, met: vsPeer >= 5 },
+    ],
+    notes: [`1 MiB in kernel memory: ${median(mib, 'ipukit crc16T10Dif (kernel memory)').toFixed(0)} MB/s`],
+  })
+  k.close()
+})

@@ -1,0 +1,147 @@
+// A small throughput harness. Every candidate is first checked against the others (they
+// must produce the same output), then timed in interleaved rounds: each sample times every
+// candidate once, in a rotating order, so the machine's slow and fast phases (this is a
+// shared 2-vCPU VM) fall on all of them alike. We report the median MB/s (10^6 bytes of
+// input per second) and the extremes; compare rows of one run as ratios.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export type Kind = 'ipukit' | 'peer' | 'ceiling'
+
+export interface Candidate {
+  name: string
+  kind: Kind
+  /** one operation over `bytes` bytes */
+  run: () => void
+  /** the operation's output, compared across candidates that return one */
+  output?: () => unknown
+}
+
+export interface Row {
+  name: string
+  kind: Kind
+  medianMBps: number
+  minMBps: number
+  maxMBps: number
+}
+
+export interface SizeResult {
+  bytes: number
+  rows: Row[]
+}
+
+export interface KernelResult {
+  kernel: string
+  title: string
+  date: string
+  machine: { cpu: string; cores: number; node: string; v8: string }
+  method: { samples: number; sampleMs: number }
+  sizes: SizeResult[]
+  targets: { text: string; value: number; goal: number; met: boolean }[]
+  notes: string[]
+}
+
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 11)
+const SAMPLE_MS = Number(process.env.BENCH_SAMPLE_MS ?? 40)
+
+function same(a: unknown, b: unknown): boolean {
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    return a.length === b.length && a.every((v, i) => v === b[i])
+  }
+  return a === b
+}
+
+export function measure(bytes: number, candidates: Candidate[]): SizeResult {
+  // 1. agreement
+  const withOutput = candidates.filter((c) => c.output)
+  const first = withOutput[0]
+  if (first) {
+    const want = first.output!()
+    for (const c of withOutput.slice(1)) {
+      const got = c.output!()
+      if (!same(want, got)) throw new Error(`${c.name} disagrees with ${first.name} at ${bytes} bytes: ${String(got)} vs ${String(want)}`)
+    }
+  }
+  // 2. calibration: iterations so that one sample takes about SAMPLE_MS
+  const iters = candidates.map((c) => {
+    for (let i = 0; i < 3; i++) c.run() // warm up the JIT tiers
+    let n = 1
+    for (;;) {
+      const t = performance.now()
+      for (let i = 0; i < n; i++) c.run()
+      const dt = performance.now() - t
+      if (dt >= SAMPLE_MS / 4 || n >= 1 << 24) return Math.max(1, Math.round((n * SAMPLE_MS) / Math.max(dt, 0.001)))
+      n *= 2
+    }
+  })
+  // 3. interleaved samples
+  const samples = candidates.map(() => [] as number[])
+  for (let s = 0; s < SAMPLES; s++) {
+    for (let j = 0; j < candidates.length; j++) {
+      const i = (j + s) % candidates.length
+      const c = candidates[i]!
+      const n = iters[i]!
+      const t = performance.now()
+      for (let r = 0; r < n; r++) c.run()
+      const dt = (performance.now() - t) / 1000
+      samples[i]!.push((bytes * n) / dt / 1e6)
+    }
+  }
+  const rows = candidates.map((c, i) => {
+    const v = samples[i]!.slice().sort((a, b) => a - b)
+    return { name: c.name, kind: c.kind, medianMBps: v[v.length >> 1]!, minMBps: v[0]!, maxMBps: v[v.length - 1]! }
+  })
+  return { bytes, rows }
+}
+
+export const SIZES = [512, 4096, 128 * 1024, 1024 * 1024]
+
+export function sizeLabel(n: number): string {
+  return n >= 1 << 20 ? `${n >> 20} MiB` : n >= 1024 ? `${n >> 10} KiB` : `${n} B`
+}
+
+export function printSize(title: string, r: SizeResult): void {
+  const base = r.rows.find((x) => x.kind === 'ipukit')
+  const lines = r.rows.map(
+    (x) =>
+      `  ${x.name.padEnd(44)} ${x.medianMBps.toFixed(0).padStart(7)} MB/s  (${x.minMBps.toFixed(0)}–${x.maxMBps.toFixed(0)})` +
+      (base && x !== base ? `  ipukit ×${(base.medianMBps / x.medianMBps).toFixed(2)}` : ''),
+  )
+  console.log(`${title} — ${sizeLabel(r.bytes)}\n${lines.join('\n')}`)
+}
+
+export function machine(): KernelResult['machine'] {
+  let cpu = cpus()[0]?.model ?? 'unknown'
+  try {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? ''
+    if (flags) cpu += flags.includes(' avx512f') ? ' (AVX-512)' : flags.includes(' avx2') ? ' (AVX2)' : ''
+  } catch {
+    // not Linux
+  }
+  return { cpu, cores: cpus().length, node: process.version, v8: process.versions.v8 }
+}
+
+export function ratio(r: SizeResult, a: string, b: string): number {
+  const x = r.rows.find((row) => row.name === a)
+  const y = r.rows.find((row) => row.name === b)
+  if (!x || !y) throw new Error(`no row ${x ? b : a}`)
+  return x.medianMBps / y.medianMBps
+}
+
+export function median(r: SizeResult, name: string): number {
+  const x = r.rows.find((row) => row.name === name)
+  if (!x) throw new Error(`no row ${name}`)
+  return x.medianMBps
+}
+
+const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results')
+
+export function save(result: KernelResult): void {
+  mkdirSync(resultsDir, { recursive: true })
+  writeFileSync(join(resultsDir, `${result.kernel}.json`), `${JSON.stringify(result, null, 2)}\n`)
+  for (const t of result.targets) console.log(`target: ${t.text}: ${t.value.toFixed(2)} (goal ${t.goal}) ${t.met ? 'met' : 'MISSED'}`)
+}
+
+export const method = { samples: SAMPLES, sampleMs: SAMPLE_MS }

@@ -1,0 +1,11 @@
+// @ipukit/kernels: the whole public surface.
+export { crc32c } from './crc32c.js'
+export { crc16T10Dif } from './crc16-t10dif.js'
+export { crc64Nvme } from './crc64-nvme.js'
+export { createXts, XTS_MAX_DATA_UNIT_SIZE } from './aes-xts.js'
+export type { Xts } from './aes-xts.js'
+export { Kernels, createKernels, createKernelsSync, createKernelMemory, defaultKernels, kernelLayout } from './kernels.js'
+export type { KernelLayout, KernelLayoutOptions, KernelMemoryOptions, KernelsOptions } from './kernels.js'
+export { KernelsError } from './errors.js'
+export type { KernelsErrorCode } from './errors.js'
+export { KERNELS_WASM_SHA256 } from './internal/binary.js'

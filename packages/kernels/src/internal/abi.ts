@@ -1,0 +1,24 @@
+/**
+ * The raw exports of build/kernels.wasm. Addresses are byte offsets into the memory;
+ * u32 results come back as signed i32 and u64 values as signed bigint, so callers apply
+ * `>>> 0` / `BigInt.asUintN(64, …)`. Nothing here validates: callers must.
+ */
+export interface KernelExports {
+  static_end(): number
+  readonly KERNEL_SCRATCH_SIZE: WebAssembly.Global
+  /** Raw CRC-32C register update (callers pass ~seed and invert the result). */
+  crc32c_update(crc: number, address: number, length: number, scratch: number): number
+  /** CRC16 T10-DIF register update (the register is the CRC). */
+  crc16_update(crc: number, address: number, length: number, scratch: number): number
+  /** Raw CRC-64/NVME register update (callers pass ~seed and invert the result). */
+  crc64_update(crc: bigint, address: number, length: number, scratch: number): bigint
+  readonly AES_XTS_CTX_SIZE: WebAssembly.Global
+  aes_xts_init(ctx: number, key: number, keyLength: number): void
+  /**
+   * XTS over `length` bytes (whole data units). The first data unit's tweak is read as a
+   * 16-byte little-endian integer from the call area at `scratch`; kernel scratch follows it.
+   */
+  xts_encrypt(ctx: number, src: number, dst: number, length: number, dataUnitSize: number, scratch: number): void
+  xts_decrypt(ctx: number, src: number, dst: number, length: number, dataUnitSize: number, scratch: number): void
+  aes_xts_wipe(ctx: number): void
+}
