@@ -16,7 +16,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['test/crc32c.test.ts', 'test/crc16-t10dif.test.ts', 'test/crc64-nvme.test.ts', 'test/filters.test.ts', 'test/browser/**/*.test.ts'],
+    include: ['test/crc32c.test.ts', 'test/crc16-t10dif.test.ts', 'test/crc64-nvme.test.ts', 'test/filters.test.ts', 'test/aes-xts-vectors.test.ts', 'test/browser/**/*.test.ts'],
     testTimeout: 120_000,
     browser: {
       enabled: true,

@@ -1,5 +1,5 @@
 // CRC-16/T10-DIF: poly 0x8BB7, init 0, MSB-first (not reflected), no xorout (SBC-4 §4.22.4,
-// NVMe NVM Command Set §5.3.1.2 16b guard). The register is the CRC itself, so chaining is
+// NVM Command Set Specification 1.0d §5.2.1.3, 16b guard). The register is the CRC itself, so chaining is
 // crc16_update(crc(a), b) == crc(a ‖ b).
 import { CRC16_TABLE } from './generated/tables'
 import { crc16_w3, crc16_w3_SPAN, crc16_w5, crc16_w5_SPAN } from './generated/filters'

@@ -1,5 +1,5 @@
 // CRC-64/NVME: reflected, poly 0xAD93D23594C93659 (reflected constant 0x9A6C9329AC4BC9B5),
-// init and xorout all ones (NVMe NVM Command Set §5.3.1.4, 64b guard). Raw register
+// init and xorout all ones (NVM Command Set Specification 1.0d §5.2.1.3, 64b guard). Raw register
 // convention as for CRC-32C: callers pass ~seed and invert the result.
 import { CRC64_TABLE } from './generated/tables'
 import { crc64_w10, crc64_w10_SPAN, crc64_w12, crc64_w12_SPAN } from './generated/filters'

@@ -3,7 +3,7 @@
 import polycrc from 'polycrc'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { machine, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
 
 test('crc16 t10dif throughput', () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -11,14 +11,13 @@ test('crc16 t10dif throughput', () => {
   const pc = polycrc.crc(16, 0x8bb7, 0, 0, false)
   const sizes: SizeResult[] = []
   for (const n of SIZES) {
-    const data = new Uint8Array(n).map((_, i) => (i * 2654435761) >>> 13)
-    const sink = new Uint8Array(n)
+    const data = benchData(n)
     k.bytes.set(data, at)
     const r = measure(n, [
       { name: 'ipukit crc16T10Dif (kernel memory)', kind: 'ipukit', run: () => k.crc16T10DifAt(at, n), output: () => k.crc16T10DifAt(at, n) },
       { name: 'ipukit crc16T10Dif (Uint8Array, staged)', kind: 'ipukit', run: () => k.crc16T10Dif(data), output: () => k.crc16T10Dif(data) },
       { name: 'polycrc 1.1 crc(16, 0x8BB7, 0, 0, false)', kind: 'peer', run: () => pc(data), output: () => pc(data) },
-      { name: 'memcpy (TypedArray.prototype.set)', kind: 'ceiling', run: () => sink.set(data) },
+      memcpyCeiling(n),
     ])
     printSize('CRC16 T10-DIF', r)
     sizes.push(r)

@@ -4,7 +4,7 @@
 import { createCRC32 } from 'hash-wasm'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { machine, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
 
 test('crc32c throughput', async () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -12,8 +12,7 @@ test('crc32c throughput', async () => {
   const hw = await createCRC32(0x82f63b78)
   const sizes: SizeResult[] = []
   for (const n of SIZES) {
-    const data = new Uint8Array(n).map((_, i) => (i * 2654435761) >>> 13)
-    const sink = new Uint8Array(n)
+    const data = benchData(n)
     k.bytes.set(data, at)
     const r = measure(n, [
       { name: 'ipukit crc32c (kernel memory)', kind: 'ipukit', run: () => k.crc32cAt(at, n), output: () => k.crc32cAt(at, n) },
@@ -32,7 +31,7 @@ test('crc32c throughput', async () => {
           return Number.parseInt(hw.digest('hex'), 16)
         },
       },
-      { name: 'memcpy (TypedArray.prototype.set)', kind: 'ceiling', run: () => sink.set(data) },
+      memcpyCeiling(n),
     ])
     printSize('CRC-32C', r)
     sizes.push(r)

@@ -3,7 +3,7 @@
 import { createCRC64 } from 'hash-wasm'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { machine, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
 
 test('crc64 nvme throughput', async () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -12,8 +12,7 @@ test('crc64 nvme throughput', async () => {
   const hw = await createCRC64('9a6c9329ac4bc9b5')
   const sizes: SizeResult[] = []
   for (const n of SIZES) {
-    const data = new Uint8Array(n).map((_, i) => (i * 2654435761) >>> 13)
-    const sink = new Uint8Array(n)
+    const data = benchData(n)
     k.bytes.set(data, at)
     const r = measure(n, [
       { name: 'ipukit crc64Nvme (kernel memory)', kind: 'ipukit', run: () => k.crc64NvmeAt(at, n), output: () => k.crc64NvmeAt(at, n) },
@@ -32,7 +31,7 @@ test('crc64 nvme throughput', async () => {
           return BigInt(`0x${hw.digest('hex')}`)
         },
       },
-      { name: 'memcpy (TypedArray.prototype.set)', kind: 'ceiling', run: () => sink.set(data) },
+      memcpyCeiling(n),
     ])
     printSize('CRC-64/NVME', r)
     sizes.push(r)

@@ -1,6 +1,6 @@
 // CRC-64/NVME: reflected poly 0xAD93D23594C93659, init and xorout all ones; check value
 // 0xAE8B14860A799888. The 64b guard of NVMe protection information (NVM Command Set
-// §5.3.1.4), also Amazon S3's CRC64NVME checksum.
+// Specification 1.0d §5.2.1.3), also Amazon S3's CRC64NVME checksum.
 import { crcOverView } from './internal/crc.js'
 import { checkBytes, toU64, U64_MAX } from './internal/validate.js'
 import { defaultKernels, type Kernels } from './kernels.js'

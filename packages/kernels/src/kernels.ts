@@ -63,11 +63,11 @@ function isShared(memory: WebAssembly.Memory): boolean {
 
 function resolveMemory(options: KernelsOptions): WebAssembly.Memory {
   if (options.memory === undefined) {
+    planLayout(options) // invalid options throw here, not in the fallback below
     try {
       return createKernelMemory(options)
-    } catch (e) {
+    } catch {
       // engines without cross-origin isolation may refuse shared memories
-      if (e instanceof RangeError || e instanceof TypeError) throw e
       return createKernelMemory({ ...options, shared: false })
     }
   }
@@ -104,6 +104,8 @@ export class Kernels {
       throw new KernelsError('KERNELS_BAD_MEMORY', `memory is smaller than its kernel region (${this.layout.end} bytes)`)
     }
     this.header = headerView(memory)
+    // instantiate before claiming a slot, so a failure here leaks nothing
+    this.abi = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports
     const slot = claimScratchSlot(this.header, this.layout)
     if (slot < 0) {
       throw new KernelsError(
@@ -114,7 +116,6 @@ export class Kernels {
     this.slot = slot
     this.staging = this.layout.scratchBase + slot * this.layout.scratchSlotSize
     this.scratch = this.staging + this.layout.stagingSize
-    this.abi = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports
     this.#view = new Uint8Array(memory.buffer)
     this.#call = new Uint32Array(memory.buffer, this.scratch, 16)
   }

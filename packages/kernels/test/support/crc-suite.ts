@@ -4,7 +4,7 @@ import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createKernelMemory, createKernelsSync, type Kernels } from '../../src/index.js'
 import vectors from '../vectors/crc.json' with { type: 'json' }
-import { randomBytes } from './reference.js'
+import { fuzzRuns, randomBytes } from './reference.js'
 
 export interface CrcCase<T extends number | bigint> {
   name: 'crc32c' | 'crc16T10Dif' | 'crc64Nvme'
@@ -135,7 +135,7 @@ export function crcSuite<T extends number | bigint>(c: CrcCase<T>): void {
           expect(c.fn(data.subarray(s), c.fn(data.subarray(0, s)))).toBe(whole)
           expect(c.fn(data.subarray(s), refOf(data.subarray(0, s)))).toBe(whole)
         }),
-        { numRuns: 60 },
+        { numRuns: fuzzRuns(60) },
       )
     })
 

@@ -91,3 +91,13 @@ export function randomBytes(n: number, seed = 0x9e3779b9): Uint8Array {
   }
   return out
 }
+
+/**
+ * Property-test run counts scale with IPUKIT_FUZZ_SCALE (default 1, what CI runs);
+ * scripts/fuzz.sh runs them long.
+ */
+export function fuzzRuns(base: number): number {
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env
+  const scale = Number(env?.IPUKIT_FUZZ_SCALE ?? 1)
+  return Math.max(1, Math.round(base * (Number.isFinite(scale) && scale > 0 ? scale : 1)))
+}

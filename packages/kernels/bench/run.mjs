@@ -1,0 +1,24 @@
+// Runs each benchmark file in a process of its own (state a previous file left in the
+// engine, such as a deoptimised builtin, must not shape the next one's numbers), one after
+// the other, then rewrites the README tables. Extra arguments select files by substring.
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const filters = process.argv.slice(2)
+const files = readdirSync(join(root, 'bench'))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .sort()
+for (const f of files) {
+  const r = spawnSync('vitest', ['run', '--config', 'vitest.bench.config.ts', `bench/${f}`], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  })
+  if (r.status !== 0) process.exit(r.status ?? 1)
+}
+const report = spawnSync(process.execPath, [join(root, 'bench', 'report.mjs')], { stdio: 'inherit' })
+process.exit(report.status ?? 1)
