@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config'
+import { sourceConditions } from '../../vitest.shared.js'
 
 // Benchmarks run as one-test files, one file at a time, so nothing else shares the cores.
 export default defineConfig({
-  resolve: { conditions: ['@ipukit/source'] },
+  ...sourceConditions,
   test: {
     include: ['bench/**/*.bench.ts'],
     fileParallelism: false,

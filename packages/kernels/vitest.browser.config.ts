@@ -1,5 +1,6 @@
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
+import { sourceConditions } from '../../vitest.shared.js'
 
 // The kernel tests that need no Node APIs, run in headless Chromium from the system
 // (Debian's chromium package; the test command installs it). Playwright never downloads
@@ -7,7 +8,7 @@ import { defineConfig } from 'vitest/config'
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 export default defineConfig({
-  resolve: { conditions: ['@ipukit/source'] },
+  ...sourceConditions,
   // cross-origin isolation, so the page may share its memory with workers
   server: {
     headers: {

@@ -3,21 +3,28 @@
 // tables. The TypeScript side (src/) validates every argument before calling in.
 //
 // Per-thread scratch (KERNEL_SCRATCH_SIZE bytes, given to every call):
-//   [0, 64)     call area: arguments too wide for the JS boundary (the XTS tweak)
-//   [64, ...)   kernel scratch (CRC filter history, XTS batch lanes)
+//   [0, 64)        call area: arguments too wide for the JS boundary (the XTS tweak)
+//   [64, 320)      DIF job: parameters, resumable state and result (assembly/dif.ts)
+//   [320, 4416)    DIF iovec lists A and B, 256 (address, length) pairs each
+//   [4416, ...)    kernel scratch (CRC filter history, XTS batch lanes)
 import { FILTER_SCRATCH } from './generated/filters'
 import { AES_XTS_SCRATCH_SIZE, aes_xts_decrypt, aes_xts_encrypt } from './aes-xts'
+import { DIF_JOB_SIZE, dif_run } from './dif'
 
 export { crc32c_update } from './crc32c'
 export { crc16_update } from './crc16-t10dif'
 export { crc64_update } from './crc64-nvme'
 export { AES_XTS_CTX_SIZE, aes_xts_init, aes_xts_wipe } from './aes-xts'
+export { crc_blocks } from './dif'
 
 const CALL_AREA: usize = 64
+const DIF_JOB: usize = CALL_AREA
+const DIF_IOV_CAPACITY: usize = 256
+const KERNEL_AREA: usize = DIF_JOB + <usize>DIF_JOB_SIZE + 2 * DIF_IOV_CAPACITY * 8
 
-/** Bytes of per-thread scratch any kernel call may use, call area included. */
+/** Bytes of per-thread scratch any kernel call may use, call area and DIF job included. */
 export const KERNEL_SCRATCH_SIZE: usize =
-  CALL_AREA + (FILTER_SCRATCH > <usize>AES_XTS_SCRATCH_SIZE ? FILTER_SCRATCH : <usize>AES_XTS_SCRATCH_SIZE)
+  KERNEL_AREA + (FILTER_SCRATCH > <usize>AES_XTS_SCRATCH_SIZE ? FILTER_SCRATCH : <usize>AES_XTS_SCRATCH_SIZE)
 
 /** First byte past the module's static data (tables); scratch and buffers go above it. */
 export function static_end(): usize {
@@ -30,9 +37,22 @@ export function static_end(): usize {
  * memory keeps bigint conversions off the JS side of every call.
  */
 export function xts_encrypt(ctx: usize, src: usize, dst: usize, len: u32, dataUnitSize: u32, scratch: usize): void {
-  aes_xts_encrypt(ctx, src, dst, len, dataUnitSize, load<u64>(scratch), load<u64>(scratch, 8), scratch + CALL_AREA)
+  aes_xts_encrypt(ctx, src, dst, len, dataUnitSize, load<u64>(scratch), load<u64>(scratch, 8), scratch + KERNEL_AREA)
 }
 
 export function xts_decrypt(ctx: usize, src: usize, dst: usize, len: u32, dataUnitSize: u32, scratch: usize): void {
-  aes_xts_decrypt(ctx, src, dst, len, dataUnitSize, load<u64>(scratch), load<u64>(scratch, 8), scratch + CALL_AREA)
+  aes_xts_decrypt(ctx, src, dst, len, dataUnitSize, load<u64>(scratch), load<u64>(scratch, 8), scratch + KERNEL_AREA)
+}
+
+/**
+ * Runs the DIF job at scratch + 64 (see assembly/dif.ts); its iovec lists may point into
+ * the scratch's list area or anywhere in the memory. The CRCs use the kernel area.
+ */
+export function dif(scratch: usize): i32 {
+  return dif_run(scratch + DIF_JOB, scratch + KERNEL_AREA)
+}
+
+/** Offset of the kernel area inside the scratch (CRC calls made from JS may use it too). */
+export function kernel_area(): usize {
+  return KERNEL_AREA
 }

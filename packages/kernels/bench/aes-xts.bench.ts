@@ -6,7 +6,7 @@ import { createCipheriv, randomBytes } from 'node:crypto'
 import { unsafe } from '@noble/ciphers/aes.js'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { machine, measure, memcpyCeiling, median, method, printSize, save, SIZES, type SizeResult } from './support/harness.js'
+import { machine, measure, memcpyCeiling, median, method, printSize, save, SIZES, type SizeResult } from '@ipukit/bench-utils'
 
 const FIRST = 1_000_000
 
@@ -100,6 +100,7 @@ test('aes-xts throughput', () => {
   const enc = median(mib, 'ipukit XTS-256 encrypt (kernel memory)')
   save({
     kernel: 'aes-xts',
+    order: 4,
     title: 'AES-XTS (4 KiB data units)',
     date: new Date().toISOString(),
     machine: machine(),

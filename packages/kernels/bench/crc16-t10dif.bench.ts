@@ -3,7 +3,7 @@
 import polycrc from 'polycrc'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from '@ipukit/bench-utils'
 
 test('crc16 t10dif throughput', () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -27,6 +27,7 @@ test('crc16 t10dif throughput', () => {
   const vsPeer = ratio(mib, 'ipukit crc16T10Dif (Uint8Array, staged)', 'polycrc 1.1 crc(16, 0x8BB7, 0, 0, false)')
   save({
     kernel: 'crc16-t10dif',
+    order: 2,
     title: 'CRC16 T10-DIF',
     date: new Date().toISOString(),
     machine: machine(),

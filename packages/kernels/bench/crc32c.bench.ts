@@ -4,7 +4,7 @@
 import { createCRC32 } from 'hash-wasm'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from '@ipukit/bench-utils'
 
 test('crc32c throughput', async () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -40,6 +40,7 @@ test('crc32c throughput', async () => {
   const vsPeer = ratio(mib, 'ipukit crc32c (Uint8Array, staged)', 'hash-wasm 4.13 createCRC32(0x82F63B78)')
   save({
     kernel: 'crc32c',
+    order: 1,
     title: 'CRC-32C',
     date: new Date().toISOString(),
     machine: machine(),

@@ -3,7 +3,7 @@
 import { createCRC64 } from 'hash-wasm'
 import { test } from 'vitest'
 import { createKernelMemory, createKernelsSync } from '../src/index.js'
-import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from './support/harness.js'
+import { benchData, machine, memcpyCeiling, measure, median, method, printSize, ratio, save, SIZES, type SizeResult } from '@ipukit/bench-utils'
 
 test('crc64 nvme throughput', async () => {
   const k = createKernelsSync({ memory: createKernelMemory({ extraBytes: 4 << 20, scratchSlots: 1 }), scratchSlots: 1 })
@@ -40,6 +40,7 @@ test('crc64 nvme throughput', async () => {
   const vsPeer = ratio(mib, 'ipukit crc64Nvme (Uint8Array, staged)', "hash-wasm 4.13 createCRC64('9a6c9329ac4bc9b5')")
   save({
     kernel: 'crc64-nvme',
+    order: 3,
     title: 'CRC-64/NVME',
     date: new Date().toISOString(),
     machine: machine(),

@@ -24,5 +24,5 @@ export function crc16T10DifAtWith(k: Kernels, address: number, length: number, s
   k.live()
   k.checkRange('data', address, length)
   checkInt('seed', seed, 0, 0xffff)
-  return k.abi.crc16_update(seed, address, length, k.scratch)
+  return k.abi.crc16_update(seed, address, length, k.kernelArea)
 }

@@ -24,5 +24,5 @@ export function crc32cAtWith(k: Kernels, address: number, length: number, seed: 
   k.live()
   k.checkRange('data', address, length)
   checkInt('seed', seed, 0, 0xffffffff)
-  return ~k.abi.crc32c_update(~seed, address, length, k.scratch) >>> 0
+  return ~k.abi.crc32c_update(~seed, address, length, k.kernelArea) >>> 0
 }

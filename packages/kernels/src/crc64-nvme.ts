@@ -25,5 +25,5 @@ export function crc64NvmeAtWith(k: Kernels, address: number, length: number, see
   k.live()
   k.checkRange('data', address, length)
   const reg = toU64('seed', seed, false) ^ U64_MAX
-  return BigInt.asUintN(64, k.abi.crc64_update(reg, address, length, k.scratch)) ^ U64_MAX
+  return BigInt.asUintN(64, k.abi.crc64_update(reg, address, length, k.kernelArea)) ^ U64_MAX
 }

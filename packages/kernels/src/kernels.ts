@@ -89,8 +89,10 @@ export class Kernels {
   readonly slot: number
   /** @internal staging area (layout.stagingSize bytes) */
   readonly staging: number
-  /** @internal kernel scratch area; its first 64 bytes are the call area (kernel arguments) */
+  /** @internal this instance's kernel scratch: call area, DIF job, then the kernel area */
   readonly scratch: number
+  /** @internal the part of the scratch that CRC calls may use freely */
+  readonly kernelArea: number
   #view: Uint8Array
   #call: Uint32Array
   #closed = false
@@ -116,6 +118,7 @@ export class Kernels {
     this.slot = slot
     this.staging = this.layout.scratchBase + slot * this.layout.scratchSlotSize
     this.scratch = this.staging + this.layout.stagingSize
+    this.kernelArea = this.scratch + this.abi.kernel_area()
     this.#view = new Uint8Array(memory.buffer)
     this.#call = new Uint32Array(memory.buffer, this.scratch, 16)
   }

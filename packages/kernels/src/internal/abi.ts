@@ -21,4 +21,10 @@ export interface KernelExports {
   xts_encrypt(ctx: number, src: number, dst: number, length: number, dataUnitSize: number, scratch: number): void
   xts_decrypt(ctx: number, src: number, dst: number, length: number, dataUnitSize: number, scratch: number): void
   aes_xts_wipe(ctx: number): void
+  /** Runs the PI engine job in `scratch` (see src/dif.ts). Returns a DifStatus. */
+  dif(scratch: number): number
+  /** Per-block guard CRCs, u64 each at `out` (the PI engine's CRC floor, for benchmarks). */
+  crc_blocks(format: number, address: number, blocks: number, stride: number, length: number, seed: bigint, out: number, scratch: number): void
+  /** Offset of the kernel area in a scratch slot (after the call area and the DIF job). */
+  kernel_area(): number
 }

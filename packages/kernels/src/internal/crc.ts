@@ -10,17 +10,17 @@ export function crcOverView<R>(
 ): R {
   k.live()
   const address = k.addressOf('data', data)
-  if (address >= 0) return update(reg, address, data.byteLength, k.scratch)
+  if (address >= 0) return update(reg, address, data.byteLength, k.kernelArea)
   const bytes = k.bytes
   const step = k.layout.stagingSize
   if (data.byteLength <= step) {
     bytes.set(data, k.staging)
-    return update(reg, k.staging, data.byteLength, k.scratch)
+    return update(reg, k.staging, data.byteLength, k.kernelArea)
   }
   for (let off = 0; off < data.byteLength; off += step) {
     const chunk = data.subarray(off, off + step)
     bytes.set(chunk, k.staging)
-    reg = update(reg, k.staging, chunk.byteLength, k.scratch)
+    reg = update(reg, k.staging, chunk.byteLength, k.kernelArea)
   }
   return reg
 }

@@ -1,12 +1,14 @@
-// Runs each benchmark file in a process of its own (state a previous file left in the
-// engine, such as a deoptimised builtin, must not shape the next one's numbers), one after
-// the other, then rewrites the README tables. Extra arguments select files by substring.
+#!/usr/bin/env node
+// Runs each bench/*.bench.ts of the package in the current directory in a process of its
+// own (state a previous file left in the engine must not shape the next one's numbers),
+// one after the other, then rewrites the package README's tables (report.mjs). Extra
+// arguments select files by substring.
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const root = process.cwd()
 const filters = process.argv.slice(2)
 const files = readdirSync(join(root, 'bench'))
   .filter((f) => f.endsWith('.bench.ts'))
@@ -20,5 +22,5 @@ for (const f of files) {
   })
   if (r.status !== 0) process.exit(r.status ?? 1)
 }
-const report = spawnSync(process.execPath, [join(root, 'bench', 'report.mjs')], { stdio: 'inherit' })
+const report = spawnSync(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), 'report.mjs')], { stdio: 'inherit', cwd: root })
 process.exit(report.status ?? 1)

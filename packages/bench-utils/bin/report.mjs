@@ -1,16 +1,16 @@
-// Rewrites the benchmark tables in README.md from bench/results/*.json, between the
-// markers <!-- bench:start --> and <!-- bench:end -->.
+#!/usr/bin/env node
+// Rewrites the benchmark tables in the current package's README.md from its
+// bench/results/*.json, between the markers <!-- bench:start --> and <!-- bench:end -->.
+// Tables come in the order of each result's `order` field, then by name.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const root = process.cwd()
 const dir = join(root, 'bench', 'results')
-const order = ['crc32c', 'crc16-t10dif', 'crc64-nvme', 'aes-xts']
 const results = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
   .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')))
-  .sort((a, b) => order.indexOf(a.kernel) - order.indexOf(b.kernel))
+  .sort((a, b) => (a.order ?? 0) - (b.order ?? 0) || a.kernel.localeCompare(b.kernel))
 
 const label = (n) => (n >= 1 << 20 ? `${n >> 20} MiB` : n >= 1024 ? `${n >> 10} KiB` : `${n} B`)
 const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
@@ -18,7 +18,7 @@ const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
 const parts = []
 for (const r of results) {
   const names = r.sizes[0].rows.map((x) => x.name)
-  const head = `| ${r.title} (MB/s, median (min–max)) | ${r.sizes.map((s) => label(s.bytes)).join(' | ')} |`
+  const head = `| ${r.title} (MB/s, median (min–max)) | ${r.sizes.map((s) => s.label ?? label(s.bytes)).join(' | ')} |`
   const sep = `|---|${r.sizes.map(() => '---:').join('|')}|`
   const rows = names.map((name) => {
     const cells = r.sizes.map((s) => {

@@ -1,12 +1,11 @@
-// A small throughput harness. Every candidate is first checked against the others (they
+// The benchmark harness shared by the ipukit packages. A small throughput harness. Every candidate is first checked against the others (they
 // must produce the same output), then timed in interleaved rounds: each sample times every
 // candidate once, in a rotating order, so the machine's slow and fast phases (this is a
 // shared 2-vCPU VM) fall on all of them alike. We report the median MB/s (10^6 bytes of
 // input per second) and the extremes; compare rows of one run as ratios.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
 export type Kind = 'ipukit' | 'peer' | 'ceiling'
 
@@ -28,12 +27,18 @@ export interface Row {
 }
 
 export interface SizeResult {
+  /** bytes per operation (MB/s counts these) */
   bytes: number
+  /** column heading, when the size alone does not say what was measured */
+  label?: string
   rows: Row[]
 }
 
 export interface KernelResult {
+  /** file name (without .json) under bench/results/, and the table's sort key */
   kernel: string
+  /** position of this table in the README (ascending) */
+  order?: number
   title: string
   date: string
   machine: { cpu: string; cores: number; node: string; v8: string }
@@ -103,13 +108,14 @@ export function sizeLabel(n: number): string {
 }
 
 export function printSize(title: string, r: SizeResult): void {
+  const heading = r.label ?? sizeLabel(r.bytes)
   const base = r.rows.find((x) => x.kind === 'ipukit')
   const lines = r.rows.map(
     (x) =>
       `  ${x.name.padEnd(44)} ${x.medianMBps.toFixed(0).padStart(7)} MB/s  (${x.minMBps.toFixed(0)}–${x.maxMBps.toFixed(0)})` +
       (base && x !== base ? `  ipukit ×${(base.medianMBps / x.medianMBps).toFixed(2)}` : ''),
   )
-  console.log(`${title} — ${sizeLabel(r.bytes)}\n${lines.join('\n')}`)
+  console.log(`${title} — ${heading}\n${lines.join('\n')}`)
 }
 
 export function machine(): KernelResult['machine'] {
@@ -136,9 +142,9 @@ export function median(r: SizeResult, name: string): number {
   return x.medianMBps
 }
 
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results')
-
+/** Writes bench/results/<kernel>.json under the package that runs the benchmark (the cwd). */
 export function save(result: KernelResult): void {
+  const resultsDir = join(process.cwd(), 'bench', 'results')
   mkdirSync(resultsDir, { recursive: true })
   writeFileSync(join(resultsDir, `${result.kernel}.json`), `${JSON.stringify(result, null, 2)}\n`)
   for (const t of result.targets) console.log(`target: ${t.text}: ${t.value.toFixed(2)} (goal ${t.goal}) ${t.met ? 'met' : 'MISSED'}`)
