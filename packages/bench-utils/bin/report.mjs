@@ -13,12 +13,12 @@ const results = readdirSync(dir)
   .sort((a, b) => (a.order ?? 0) - (b.order ?? 0) || a.kernel.localeCompare(b.kernel))
 
 const label = (n) => (n >= 1 << 20 ? `${n >> 20} MiB` : n >= 1024 ? `${n >> 10} KiB` : `${n} B`)
-const fmt = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(1))
+const fmt = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2))
 
 const parts = []
 for (const r of results) {
   const names = r.sizes[0].rows.map((x) => x.name)
-  const head = `| ${r.title} (MB/s, median (min–max)) | ${r.sizes.map((s) => s.label ?? label(s.bytes)).join(' | ')} |`
+  const head = `| ${r.title} (${r.unit ?? 'MB/s'}, median (min–max)) | ${r.sizes.map((s) => s.label ?? label(s.bytes)).join(' | ')} |`
   const sep = `|---|${r.sizes.map(() => '---:').join('|')}|`
   const rows = names.map((name) => {
     const cells = r.sizes.map((s) => {

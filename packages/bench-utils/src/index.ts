@@ -39,6 +39,8 @@ export interface KernelResult {
   kernel: string
   /** position of this table in the README (ascending) */
   order?: number
+  /** what the numbers count: MB/s (the default: 10^6 bytes per second) or M ops/s */
+  unit?: 'MB/s' | 'M ops/s'
   title: string
   date: string
   machine: { cpu: string; cores: number; node: string; v8: string }
@@ -107,12 +109,12 @@ export function sizeLabel(n: number): string {
   return n >= 1 << 20 ? `${n >> 20} MiB` : n >= 1024 ? `${n >> 10} KiB` : `${n} B`
 }
 
-export function printSize(title: string, r: SizeResult): void {
+export function printSize(title: string, r: SizeResult, unit: 'MB/s' | 'M ops/s' = 'MB/s'): void {
   const heading = r.label ?? sizeLabel(r.bytes)
   const base = r.rows.find((x) => x.kind === 'ipukit')
   const lines = r.rows.map(
     (x) =>
-      `  ${x.name.padEnd(44)} ${x.medianMBps.toFixed(0).padStart(7)} MB/s  (${x.minMBps.toFixed(0)}–${x.maxMBps.toFixed(0)})` +
+      `  ${x.name.padEnd(44)} ${x.medianMBps.toFixed(unit === 'MB/s' ? 0 : 2).padStart(7)} ${unit}  (${x.minMBps.toFixed(unit === 'MB/s' ? 0 : 2)}–${x.maxMBps.toFixed(unit === 'MB/s' ? 0 : 2)})` +
       (base && x !== base ? `  ipukit ×${(base.medianMBps / x.medianMBps).toFixed(2)}` : ''),
   )
   console.log(`${title} — ${heading}\n${lines.join('\n')}`)
@@ -172,4 +174,35 @@ export function memcpyCeiling(n: number): Candidate {
   pair.set(benchData(n))
   const src = pair.subarray(0, n)
   return { name: 'memcpy (TypedArray.prototype.set)', kind: 'ceiling', run: () => pair.set(src, stride) }
+}
+
+/**
+ * Bytes of JavaScript heap one call of `fn` allocates, in steady state: `fn` runs `n` times
+ * in batches, and each batch's growth of the young generation is read from V8's heap
+ * space statistics. Batches that a scavenge interrupted (the young generation shrank) are
+ * dropped; the result is the median over the rest, per call.
+ */
+export async function allocationPerCall(fn: () => void, n = 1_000_000, batch = 10_000): Promise<number> {
+  const v8 = await import('node:v8')
+  const young = () => {
+    let used = 0
+    for (const s of v8.getHeapSpaceStatistics()) if (s.space_name === 'new_space' || s.space_name === 'new_large_object_space') used += s.space_used_size
+    return used
+  }
+  const sample = (f: () => void): number => {
+    for (let i = 0; i < batch; i++) f() // warm up (JIT tiers, lazily made objects)
+    const per: number[] = []
+    for (let done = 0; done < n; done += batch) {
+      const before = young()
+      for (let i = 0; i < batch; i++) f()
+      const grown = young() - before
+      if (grown >= 0) per.push(grown)
+    }
+    per.sort((a, b) => a - b)
+    return per.length === 0 ? Number.NaN : per[per.length >> 1]!
+  }
+  // reading the statistics allocates a little itself: measure that with an empty body
+  const empty = sample(() => {})
+  const grown = sample(fn)
+  return Math.max(0, grown - empty) / batch
 }

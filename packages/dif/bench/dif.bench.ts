@@ -6,7 +6,7 @@
 import { benchData, type Candidate, machine, measure, memcpyCeiling, median, method, printSize, save, type SizeResult } from '@ipukit/bench-utils'
 import { createKernelMemory, createKernelsSync } from '@ipukit/kernels'
 import { test } from 'vitest'
-import { createDifContext, type IoVec, type PiFormat } from '../src/index.js'
+import { createDifContext, type IoVec, type IoVecArrays, type PiFormat } from '../src/index.js'
 
 const DATA = 1 << 20
 const CASES: { dbs: number; md: number; format: PiFormat }[] = [
@@ -15,10 +15,16 @@ const CASES: { dbs: number; md: number; format: PiFormat }[] = [
   { dbs: 4096, md: 16, format: 64 },
 ]
 
-function splitEvery(base: number, len: number, every: number): IoVec[] {
-  const out: IoVec[] = []
-  for (let off = 0; off < len; off += every) out.push({ base: base + off, len: Math.min(every, len - off) })
-  return out
+/** The request as arrays of (address, length), the form the data path passes (no object per iovec). */
+function splitEvery(base: number, len: number, every: number): IoVecArrays {
+  const n = Math.ceil(len / every)
+  const addr = new Float64Array(n)
+  const lens = new Float64Array(n)
+  for (let i = 0; i < n; i++) {
+    addr[i] = base + i * every
+    lens[i] = Math.min(every, len - i * every)
+  }
+  return { addr, len: lens, count: n }
 }
 
 test('dif throughput', () => {
@@ -36,7 +42,7 @@ test('dif throughput', () => {
     const bytes = k.bytes
     bytes.set(benchData(n * ext), extAt)
     bytes.set(benchData(DATA), dataAt)
-    const extended = { base: extAt, len: n * ext }
+    const extended = splitEvery(extAt, n * ext, n * ext)
     const dataOnly = { base: dataAt, len: DATA }
     const out = { base: outAt, len: DATA }
     const split = splitEvery(extAt, n * ext, 1000)

@@ -3,6 +3,6 @@ export { createDifContext, DifContext, DIF_OK, piSizeOf, refTagBits } from './di
 export type { DifCallOptions, DifChecks, DifContextOptions, DifFailure, DifOk, DifResult, DifType, PiFormat } from './dif.js'
 export { DifStream } from './stream.js'
 export type { InjectKind, InjectOptions, Injected } from './inject.js'
-export type { IoVec, IoVecs } from './internal/iov.js'
+export type { IoVec, IoVecArrays, IoVecs } from './internal/iov.js'
 export { DifError } from './errors.js'
 export type { DifErrorCode } from './errors.js'

@@ -351,5 +351,13 @@ describe('contexts and arguments', () => {
     ctx.generate(iovs, 2)
     expect(ctx.verify(view, 2)).toEqual({ ok: true })
     expect(ctx.verify({ base: view.byteOffset, len: 1040 }, 2)).toEqual({ ok: true })
+    // and as arrays of addresses and lengths (an @ipukit/memory IoVecList), split anywhere
+    const arrays = { addr: new Float64Array([view.byteOffset, view.byteOffset + 3, view.byteOffset + 517]), len: new Float64Array([3, 514, 523]), count: 3 }
+    view[600]! ^= 1
+    expect(ctx.verify(arrays, 2)).toMatchObject({ ok: false, kind: 'guard', block: 1 })
+    view[600]! ^= 1
+    expect(ctx.verify(arrays, 2)).toEqual({ ok: true })
+    expect(() => ctx.verify({ addr: [0], len: [16], count: 1 }, 1)).toThrow(/kernel region/)
+    expect(() => ctx.verify({ addr: [view.byteOffset], len: [16], count: 2 }, 1)).toThrow(/count/)
   })
 })

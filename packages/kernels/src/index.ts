@@ -11,3 +11,5 @@ export type { DifJobParams, DifOpCode, DifStatusCode } from './dif.js'
 export { KernelsError } from './errors.js'
 export type { KernelsErrorCode } from './errors.js'
 export { KERNELS_WASM_SHA256 } from './internal/binary.js'
+// argument checks, shared by the @ipukit packages so that every message reads alike
+export { checkInt, rangeError, typeError } from './internal/validate.js'

@@ -12,17 +12,34 @@ export interface IoVec {
   readonly len: number
 }
 
-/** A scatter-gather list: one buffer, or buffers in order (any split points). */
-export type IoVecs = Uint8Array | IoVec | readonly (Uint8Array | IoVec)[]
+/**
+ * A scatter-gather list held in arrays (such as @ipukit/memory's IoVecList): `count`
+ * pairs of addresses in the kernels' memory and lengths. The fastest form to pass: no
+ * object per iovec.
+ */
+export interface IoVecArrays {
+  readonly addr: ArrayLike<number>
+  readonly len: ArrayLike<number>
+  readonly count: number
+}
+
+/** A scatter-gather list: one buffer, buffers in order (any split points), or arrays. */
+export type IoVecs = Uint8Array | IoVec | readonly (Uint8Array | IoVec)[] | IoVecArrays
 
 type Entry = Uint8Array | IoVec
 
+function isArrays(list: IoVecs): list is IoVecArrays {
+  return !(list instanceof Uint8Array) && !Array.isArray(list) && typeof (list as IoVecArrays).count === 'number'
+}
+
 export function count(list: IoVecs): number {
-  return Array.isArray(list) ? list.length : 1
+  return Array.isArray(list) ? list.length : isArrays(list) ? list.count : 1
 }
 
 export function entry(list: IoVecs, i: number): Entry {
-  return Array.isArray(list) ? (list as readonly Entry[])[i]! : (list as Entry)
+  if (Array.isArray(list)) return (list as readonly Entry[])[i]!
+  if (isArrays(list)) return { base: list.addr[i]!, len: list.len[i]! }
+  return list as Entry
 }
 
 function isView(e: Entry): e is Uint8Array {
@@ -55,6 +72,7 @@ export function inspect(
   const hi = buffer.byteLength
   let length = 0
   let inMemory = true
+  if (isArrays(list)) return inspectArrays(k, name, list, lo, hi, pairs)
   const many = Array.isArray(list)
   const n = many ? list.length : 1
   const room = pairs === undefined ? 0 : pairs.length >> 1
@@ -95,6 +113,34 @@ export function inspect(
 
 export function entryLength(e: Entry): number {
   return isView(e) ? e.byteLength : e.len
+}
+
+function inspectArrays(k: Kernels, name: string, list: IoVecArrays, lo: number, hi: number, pairs: Uint32Array | undefined) {
+  const { addr, len, count: n } = list
+  if (!(Number.isInteger(n) && n >= 0 && n <= addr.length && n <= len.length)) throw rangeError(`${name}.count must be an integer in [0, ${Math.min(addr.length, len.length)}]`)
+  const room = pairs === undefined ? 0 : pairs.length >> 1
+  let length = 0
+  let count = 0
+  for (let i = 0; i < n; i++) {
+    const base = addr[i]!
+    const l = len[i]!
+    if (!(Number.isInteger(base) && Number.isInteger(l) && l >= 0 && (l === 0 || (base >= lo && base + l <= hi)))) {
+      k.checkRange(`${name}[${i}]`, base, l) // throws with the reason
+      throw rangeError(`${name}[${i}] is not a valid iovec`)
+    }
+    if (l > 0) {
+      if (count < room) {
+        pairs![2 * count] = base
+        pairs![2 * count + 1] = l
+      }
+      count++
+    }
+    length += l
+  }
+  inspected.length = length
+  inspected.inMemory = true
+  inspected.count = count
+  return inspected
 }
 
 /** A sequential position in a list, for feeding batches or staging chunks. */
@@ -173,6 +219,23 @@ export class ListCursor {
   /** Fills `area` with up to area.length / 2 (address, length) pairs from the cursor on. */
   fill(area: Uint32Array): number {
     const list = this.list
+    if (isArrays(list)) {
+      const cap = area.length >> 1
+      let pairs = 0
+      let i = this.index
+      while (i < list.count && pairs < cap) {
+        const len = list.len[i]! - this.offset
+        if (len > 0) {
+          area[pairs * 2] = list.addr[i]! + this.offset
+          area[pairs * 2 + 1] = len
+          pairs++
+        }
+        i++
+        this.offset = 0
+      }
+      this.index = i
+      return pairs
+    }
     const many = Array.isArray(list)
     const n = many ? list.length : 1
     const cap = area.length >> 1
