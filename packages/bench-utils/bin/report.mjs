@@ -28,7 +28,7 @@ for (const r of results) {
     const kind = r.sizes[0].rows.find((y) => y.name === name).kind
     return `| ${kind === 'ipukit' ? `**${name}**` : kind === 'ceiling' ? `*${name}* (ceiling)` : name} | ${cells.join(' | ')} |`
   })
-  const targets = r.targets.map((t) => `- ${t.text}: **${t.value.toFixed(2)}** (goal ≥ ${t.goal}): ${t.met ? 'met' : 'missed'}`)
+  const targets = r.targets.map((t) => `- ${t.text}: **${t.value.toFixed(2)}** (goal ${t.atMost || /allocat/.test(t.text) ? '≤' : '≥'} ${t.goal}): ${t.met ? 'met' : 'missed'}`)
   parts.push(
     [`#### ${r.title}`, '', head, sep, ...rows, '', ...targets, ...r.notes.map((n) => `- ${n}`), ''].join('\n'),
   )

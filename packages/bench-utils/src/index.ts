@@ -46,7 +46,8 @@ export interface KernelResult {
   machine: { cpu: string; cores: number; node: string; v8: string }
   method: { samples: number; sampleMs: number }
   sizes: SizeResult[]
-  targets: { text: string; value: number; goal: number; met: boolean }[]
+  /** goals are minimums, except `atMost` ones (heap bytes, overheads) */
+  targets: { text: string; value: number; goal: number; met: boolean; atMost?: boolean }[]
   notes: string[]
 }
 

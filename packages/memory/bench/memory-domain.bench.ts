@@ -82,7 +82,7 @@ test('memory domain pull', async () => {
     sizes,
     targets: [
       { text: '128 KiB pull ÷ TypedArray.prototype.set', value: ratio, goal: 0.8, met: ratio >= 0.8 },
-      { text: 'heap bytes allocated per pull with its completion (steady state)', value: alloc, goal: 0, met: alloc === 0 },
+      { text: 'heap bytes allocated per pull with its completion (steady state)', value: alloc, goal: 0, met: alloc === 0, atMost: true },
     ],
     notes: [
       `Domain dispatch, IOMMU translation and the deferred completion of a 64-byte pull cost ${perOpNs.toFixed(0)} ns over a bare 64-byte iovCopy (${median(c, 'ipukit pull, 64 B, with completion').toFixed(2)} vs ${median(c, 'iovCopy 64 B, no domain, no completion').toFixed(2)} M ops/s).`,

@@ -79,14 +79,23 @@ export class Iommu {
   /**
    * Makes a region (a device window) reachable at host physical address `hpa`, as a BAR
    * programmed at that bus address is (peer-to-peer DMA goes through the same tables).
+   * `size` defaults to the region's; a BAR smaller than its region exposes its first bytes.
    */
-  addWindow(hpa: number, region: Region): void {
-    checkInt('hpa', hpa, 0, IOVA_LIMIT - region.size)
-    if (hpa % PAGE !== 0) throw rangeError(`hpa must be page aligned, got ${hpa}`)
+  addWindow(hpa: number, region: Region, size = region.size): void {
+    checkInt('size', size, PAGE, region.size)
+    checkInt('hpa', hpa, 0, IOVA_LIMIT - size)
+    if (hpa % PAGE !== 0 || size % PAGE !== 0) throw rangeError(`hpa and size must be page aligned, got ${hpa} and ${size}`)
     for (const w of this.#windows) {
-      if (hpa < w.hpa + w.size && w.hpa < hpa + region.size) throw rangeError(`window at ${hpa} overlaps host physical [${w.hpa}, ${w.hpa + w.size})`)
+      if (hpa < w.hpa + w.size && w.hpa < hpa + size) throw rangeError(`window at ${hpa} overlaps host physical [${w.hpa}, ${w.hpa + w.size})`)
     }
-    this.#windows.push({ hpa, size: region.size, base: region.base })
+    this.#windows.push({ hpa, size, base: region.base })
+  }
+
+  /** Removes the window added at `hpa` (a BAR moved or stopped decoding). */
+  removeWindow(hpa: number): void {
+    const i = this.#windows.findIndex((w, k) => k > 0 && w.hpa === hpa)
+    if (i < 0) throw rangeError(`no window at host physical ${hpa}`)
+    this.#windows.splice(i, 1)
   }
 
   #ctx(rid: number): Context {

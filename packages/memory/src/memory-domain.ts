@@ -21,21 +21,11 @@ import { IOBUF_RETRY, type IobufChannel } from './iobuf.js'
 import { Access, type AccessBits, type Iommu } from './iommu.js'
 import { iovCopy, IoVecList, iovZero } from './iov.js'
 import type { PhysicalMemory, Region } from './physical-memory.js'
+import { Scratch } from './internal/scratch.js'
 import { Status } from './status.js'
 
 export type DomainType = 'system' | 'host' | 'accel' | 'device'
 
-/** Scratch lists for translations inside one operation, grown as needed. */
-class Scratch {
-  a = new IoVecList(256)
-  b = new IoVecList(256)
-  /** a list with room for `n` more pairs than `l` needs */
-  fit(which: 'a' | 'b', n: number): IoVecList {
-    let l = this[which]
-    if (l.capacity < n) l = this[which] = new IoVecList(Math.max(n, 2 * l.capacity))
-    return l.clear()
-  }
-}
 const scratch = new Scratch()
 
 export abstract class MemoryDomain {

@@ -202,7 +202,11 @@ export class PhysicalMemory {
 
   /** A byte view of the whole memory. */
   get bytes(): Uint8Array {
-    if (this.#view.buffer !== this.memory.buffer) this.#view = new Uint8Array(this.memory.buffer)
+    // Every region lies inside the memory's initial size, so a view taken at creation stays
+    // good unless growth detached its buffer (non-shared memory); a shared memory's old
+    // buffer is never detached. Reading memory.buffer of a shared memory costs a runtime
+    // call, so it is not done per access.
+    if (this.#view.byteLength === 0) this.#view = new Uint8Array(this.memory.buffer)
     return this.#view
   }
 

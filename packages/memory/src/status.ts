@@ -12,6 +12,8 @@ export const Status = {
   NoMemory: -12,
   /** a malformed request that reached the data path: bad range, length mismatch (-EINVAL) */
   Invalid: -22,
+  /** a peer-to-peer route the fabric cannot carry (Linux's DMA mapping: -EREMOTEIO) */
+  RemoteIo: -121,
 } as const
 export type StatusCode = (typeof Status)[keyof typeof Status]
 

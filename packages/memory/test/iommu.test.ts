@@ -139,4 +139,20 @@ describe('IOMMU', () => {
     expect(out.addr[0]).toBe(pm2.region('bar').base + 0x100)
     expect(() => iommu.addWindow(0x8000_1000, pm2.region('bar'))).toThrow(/overlaps/)
   })
+
+  it('removes a window, and exposes only the first bytes of a region through a smaller one', () => {
+    const pm2 = createPhysicalMemory({ hostSize: 1 << 20, ipuSize: 1 << 20, devices: [{ name: 'bar', size: 65536 }], iobuf: { smallCount: 4, largeCount: 1 } })
+    const iommu = new Iommu(pm2)
+    iommu.setIdentity(1, true)
+    iommu.addWindow(0x8000_0000, pm2.region('bar'), 0x2000)
+    const out = new IoVecList(2)
+    expect(iommu.translate(1, 0x8000_1000, 0x1000, Access.Read, out)).toBe(Status.Ok)
+    expect(iommu.translate(1, 0x8000_1000, 0x1001, Access.Read, out.clear())).toBe(Status.Fault)
+    iommu.removeWindow(0x8000_0000)
+    expect(iommu.translate(1, 0x8000_1000, 1, Access.Read, out.clear())).toBe(Status.Fault)
+    expect(() => iommu.removeWindow(0x8000_0000)).toThrow(/no window/)
+    expect(() => iommu.addWindow(0x9000_0000, pm2.region('bar'), 0x2_0000)).toThrow(RangeError)
+    // the host DRAM window is not removable
+    expect(() => iommu.removeWindow(0)).toThrow(/no window/)
+  })
 })
