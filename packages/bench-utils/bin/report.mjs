@@ -36,7 +36,7 @@ for (const r of results) {
 const m = results[0]?.machine
 const when = results.map((r) => r.date).sort().at(-1)?.slice(0, 10)
 const header = m
-  ? `Measured ${when} on ${m.cpu}, ${m.cores} vCPU, Node ${m.node} (V8 ${m.v8}); ${results[0].method.samples} interleaved samples of about ${results[0].method.sampleMs} ms per candidate and size, single thread. Raw numbers: \`bench/results/*.json\`.\n`
+  ? `Measured ${when} on ${m.cpu}, ${m.cores} vCPU, Node ${m.node} (V8 ${m.v8}); ${results[0].method.description ?? `${results[0].method.samples} interleaved samples of about ${results[0].method.sampleMs} ms per candidate and size, single thread`}. Raw numbers: \`bench/results/*.json\`.\n`
   : ''
 const readme = join(root, 'README.md')
 const text = readFileSync(readme, 'utf8')

@@ -40,11 +40,12 @@ export interface KernelResult {
   /** position of this table in the README (ascending) */
   order?: number
   /** what the numbers count: MB/s (the default: 10^6 bytes per second) or M ops/s */
-  unit?: 'MB/s' | 'M ops/s'
+  unit?: 'MB/s' | 'M ops/s' | 'k ops/s'
   title: string
   date: string
   machine: { cpu: string; cores: number; node: string; v8: string }
-  method: { samples: number; sampleMs: number }
+  /** how the figures were taken; `description` replaces the default header sentence */
+  method: { samples: number; sampleMs: number; description?: string }
   sizes: SizeResult[]
   /** goals are minimums, except `atMost` ones (heap bytes, overheads) */
   targets: { text: string; value: number; goal: number; met: boolean; atMost?: boolean }[]

@@ -117,7 +117,7 @@ export const AES_XTS_SCRATCH_SIZE: u32 = 576
  * 64-bit halves become masks (psrad + pshufd) that select the carry constants.
  */
 // @ts-ignore: decorator
-@inline function mulAlpha(t: v128): v128 {
+@inline export function mulAlpha(t: v128): v128 {
   const sign = i32x4.shr_s(t, 31) // i32 lane 1: top bit of the low half, lane 3: of the high half
   const m = i8x16.shuffle(sign, sign, 12, 13, 14, 15, 12, 13, 14, 15, 4, 5, 6, 7, 4, 5, 6, 7)
   return v128.xor(i64x2.shl(t, 1), v128.and(m, i32x4(0x87, 0, 1, 0)))
@@ -613,11 +613,11 @@ export function aes_xts_wipe(ctx: usize): void {
 }
 
 export function aes_xts_encrypt(ctx: usize, src: usize, dst: usize, len: u32, dataUnitSize: u32, tweakLo: u64, tweakHi: u64, scratch: usize): void {
-  xts(ctx, src, dst, len, dataUnitSize, tweakLo, tweakHi, scratch, false)
+  xts(ctx, src, dst, len, dataUnitSize, tweakLo, tweakHi, scratch, false, true)
 }
 
 export function aes_xts_decrypt(ctx: usize, src: usize, dst: usize, len: u32, dataUnitSize: u32, tweakLo: u64, tweakHi: u64, scratch: usize): void {
-  xts(ctx, src, dst, len, dataUnitSize, tweakLo, tweakHi, scratch, true)
+  xts(ctx, src, dst, len, dataUnitSize, tweakLo, tweakHi, scratch, true, true)
 }
 
 
@@ -665,7 +665,11 @@ function flush(rk: usize, nr: u32, scratch: usize, n: u32, dec: bool): void {
   }
 }
 
-function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, tweakLo: u64, tweakHi: u64, scratch: usize, dec: bool): void {
+/**
+ * XTS over `len` bytes of whole data units. `wipe` zeroes the scratch afterwards; a kernel
+ * that calls this once per block (assembly/fused.ts) wipes once at its end instead.
+ */
+export function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, tweakLo: u64, tweakHi: u64, scratch: usize, dec: bool, wipe: bool): void {
   if (len == 0) return
   const nr = load<u32>(ctx + NR_OFF)
   const rk1 = ctx + RK1_OFF
@@ -746,5 +750,5 @@ function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, tweakLo: u6
   }
   if (n != 0) flush(rk1, nr, scratch, n, dec)
   // Leave no plaintext, tweaks or intermediate state behind in scratch.
-  memory.fill(scratch, 0, AES_XTS_SCRATCH_SIZE)
+  if (wipe) memory.fill(scratch, 0, AES_XTS_SCRATCH_SIZE)
 }

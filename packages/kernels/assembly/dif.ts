@@ -63,8 +63,8 @@ const ERR_REFTAG: u32 = 3
 // ---- job layout (bytes from the job's start; the TypeScript side mirrors it) ----
 //  parameters
 const J_OP: usize = 0
-const J_DBS: usize = 4 //          data block size
-const J_MDS: usize = 8 //          metadata size
+export const J_DBS: usize = 4 //          data block size
+export const J_MDS: usize = 8 //          metadata size
 const J_PIOFF: usize = 12 //       PI offset inside the metadata
 const J_PISIZE: usize = 16 //      8 or 16
 const J_FORMAT: usize = 20 //      16, 32 or 64
@@ -75,15 +75,15 @@ const J_APPMASK: usize = 36
 const J_REFBASE: usize = 40 //     u64: ref tag of block 0 of the job
 const J_REMAPBASE: usize = 48 //   u64: new ref tag of block 0 (remap)
 const J_SEED: usize = 56 //        u64: guard seed
-const J_IOVA: usize = 64 //        iovec list A: address of (addr u32, len u32) pairs
-const J_IOVA_N: usize = 68
+export const J_IOVA: usize = 64 //        iovec list A: address of (addr u32, len u32) pairs
+export const J_IOVA_N: usize = 68
 const J_IOVB: usize = 72
 const J_IOVB_N: usize = 76
 const J_BOUNCE: usize = 80
 const J_BOUNCE_CAP: usize = 84
-const J_BLOCKS: usize = 88 //      stop after this many blocks (counted from the job's start)
+export const J_BLOCKS: usize = 88 //      stop after this many blocks (counted from the job's start)
 //  resumable state
-const J_BLOCK: usize = 96 //       blocks finished
+export const J_BLOCK: usize = 96 //       blocks finished
 const J_POS: usize = 100 //       position in the current block, [0, dbs + mds)
 const J_A_IDX: usize = 104
 const J_A_OFF: usize = 108

@@ -30,6 +30,13 @@ export interface Xts {
   decryptAt(srcAddress: number, dstAddress: number, length: number, dataUnitSize: number, firstDataUnit: number | bigint): void
   /** Zeroes the key schedule and frees its slot. Idempotent. */
   destroy(): void
+  /**
+   * Where the key schedule lives in the kernels' memory. Kernels instances of other threads
+   * on the same memory run the fused and list kernels (FusedKernels) with it.
+   */
+  readonly contextAddress: number
+  /** The Kernels instance (memory) the schedule belongs to. */
+  readonly kernels: Kernels
 }
 
 /**
@@ -88,6 +95,15 @@ class XtsContext implements Xts {
 
   get destroyed(): boolean {
     return this.#destroyed
+  }
+
+  get contextAddress(): number {
+    if (this.#destroyed) throw new KernelsError('KERNELS_DESTROYED', 'this XTS context was destroyed')
+    return this.#ctx
+  }
+
+  get kernels(): Kernels {
+    return this.#k
   }
 
   destroy(): void {

@@ -238,6 +238,19 @@ function layoutOptions(o: KernelLayoutOptions): KernelLayoutOptions | undefined 
   }
 }
 
+/**
+ * Releases the scratch slot of an instance whose thread ended without close() (a worker
+ * that was terminated). Only for slots of threads that are gone: a live instance's slot
+ * handed to another thread would be shared.
+ */
+export function releaseScratchSlotOf(memory: WebAssembly.Memory, slot: number): void {
+  if (!(memory instanceof WebAssembly.Memory)) throw typeError('memory must be a WebAssembly.Memory')
+  const h = headerView(memory)
+  const layout = attachHeader(memory, undefined)
+  checkInt('slot', slot, 0, layout.scratchSlots - 1)
+  releaseScratchSlot(h, slot)
+}
+
 let defaultInstance: Kernels | undefined
 
 /**

@@ -4,8 +4,9 @@
 //   system   IPU-local memory: addresses are physical addresses of the memory
 //   host     one per PCI function: addresses are IOVAs, translated by the IOMMU context of
 //            that function's requester ID
-//   accel    virtual: a buffer has an address but no memory until it is translated or
-//            used, when an iobuf buffer backs it; invalidate gives the backing back
+//   accel    virtual (negative addresses): a buffer has an address but no memory until it
+//            is translated or used, when an iobuf buffer backs it; invalidate gives the
+//            backing back
 //   device   a device memory window (CMB, PMR, p2pmem BAR): addresses are bus addresses
 //
 // Operations (the SPDK callbacks): pull (domain → local iovecs), push (local → domain),
@@ -189,13 +190,19 @@ export class DeviceMemoryDomain extends MemoryDomain {
  * address with no memory behind it; the first translation (or pull, push, memzero) backs
  * it with an iobuf buffer from this thread's channel, and invalidate or freeBuffer gives
  * that back. An iovec must stay inside one buffer.
+ *
+ * Virtual addresses are negative: below every memory address, so one passed to another
+ * domain fails its range check, and small enough to stay small integers (Smis) for the
+ * engine, so handing them around allocates nothing. Buffer i lives at base + i x slotSize,
+ * slotSize being the power of two above the large iobuf size (buffers never touch).
  */
 export class AccelMemoryDomain extends MemoryDomain {
   readonly type = 'accel'
   readonly channel: IobufChannel
-  /** first virtual address: far above any memory address, so the two are never confused */
-  static readonly BASE = 2 ** 48
-  static readonly SLOT = 2 ** 26
+  /** the first virtual address (negative) */
+  readonly base: number
+  /** bytes between two buffers' addresses */
+  readonly slotSize: number
   readonly #length: Float64Array
   readonly #backing: Float64Array
   readonly #free: Int32Array
@@ -207,6 +214,10 @@ export class AccelMemoryDomain extends MemoryDomain {
     const n = options.buffers ?? 4096
     checkInt('buffers', n, 1, 1 << 20)
     this.channel = channel
+    let slot = 4096
+    while (slot <= channel.largeSize) slot *= 2
+    this.slotSize = slot
+    this.base = -n * slot
     this.#length = new Float64Array(n)
     this.#backing = new Float64Array(n)
     this.#free = new Int32Array(n)
@@ -221,13 +232,18 @@ export class AccelMemoryDomain extends MemoryDomain {
     const slot = this.#free[--this.#freeCount]!
     this.#length[slot] = length
     this.#backing[slot] = 0
-    return AccelMemoryDomain.BASE + slot * AccelMemoryDomain.SLOT
+    return this.base + slot * this.slotSize
+  }
+
+  /** Whether `address` lies in this domain's virtual range (a buffer in use or not). */
+  holds(address: number): boolean {
+    return address >= this.base && address < 0
   }
 
   /** Frees a virtual buffer (and its backing, if it has one). */
   freeBuffer(address: number): void {
     const slot = this.#slot(address, 1)
-    if (slot < 0 || address !== AccelMemoryDomain.BASE + slot * AccelMemoryDomain.SLOT) {
+    if (slot < 0 || address !== this.base + slot * this.slotSize) {
       throw rangeError(`${address} is not an accel buffer in use`)
     }
     this.#release(slot)
@@ -237,10 +253,10 @@ export class AccelMemoryDomain extends MemoryDomain {
 
   /** The slot of a live buffer holding [address, address + n), or -1. */
   #slot(address: number, n: number): number {
-    const rel = address - AccelMemoryDomain.BASE
-    const slot = Math.floor(rel / AccelMemoryDomain.SLOT)
+    const rel = address - this.base
+    const slot = Math.floor(rel / this.slotSize)
     if (!(rel >= 0 && slot < this.#length.length)) return -1
-    const off = rel - slot * AccelMemoryDomain.SLOT
+    const off = rel - slot * this.slotSize
     return this.#length[slot]! > 0 && off + n <= this.#length[slot]! ? slot : -1
   }
 
@@ -280,7 +296,7 @@ export class AccelMemoryDomain extends MemoryDomain {
         out.count = start
         return slot < 0 ? Status.Invalid : Status.NoMemory
       }
-      out.pushMerged(b + (a - AccelMemoryDomain.BASE - slot * AccelMemoryDomain.SLOT), n)
+      out.pushMerged(b + (a - this.base - slot * this.slotSize), n)
     }
     return Status.Ok
   }

@@ -154,7 +154,9 @@ describe('accel buffers', () => {
     const free = () => channel.sharedFree[0] + channel.cached[0]
     const start = free()
     const a = accel.allocBuffer(6000)
-    expect(a).toBeGreaterThanOrEqual(AccelMemoryDomain.BASE)
+    expect(a).toBeLessThan(0)
+    expect(accel.holds(a)).toBe(true)
+    expect((a - accel.base) % accel.slotSize).toBe(0)
     expect(accel.isBacked(a)).toBe(false)
     expect(free()).toBe(start)
     const out = new IoVecList(2)

@@ -122,6 +122,20 @@ export class BusMasterDomain extends HostMemoryDomain {
     return Status.Ok
   }
 
+  /**
+   * Translates `iovs` for a DMA this function performs now (reading when access is 1,
+   * writing when 2), and charges it to the fabric's traffic counters: for an engine that
+   * works on the translated memory itself (the accel framework's platform driver, fusing
+   * a cipher into the DMA). Returns a status; nothing is charged on failure.
+   */
+  translateForDma(iovs: IoVecList, out: IoVecList, access: AccessBits | number = Access.Read): number {
+    const rc = this.route(iovs, out, access, this.#charges)
+    if (rc !== Status.Ok) return rc
+    this.charge(this.#charges, access)
+    this.fabric.traffic.dmas++
+    return Status.Ok
+  }
+
   #code(kind: number, provider: PciFunction): number {
     return kind === ROUTE_HOST ? ROUTE_HOST : kind + 4 * provider.uid
   }

@@ -57,6 +57,23 @@ describe('DMA engine', () => {
     expect(e.stats).toEqual({ bytes: 5000, operations: 1 })
   })
 
+  it('translateForDma: an engine working on the translated memory itself is charged as the function\'s DMA; a fault charges nothing', () => {
+    const { f, physical, iommu, ipu } = setup()
+    const host = physical.region('host')
+    const bus = f.busMaster(ipu)
+    iommu.map(ipu.rid, 0x20_0000, 0x8000, 8 * KiB, Access.Read)
+    const out = new IoVecList(8)
+    expect(bus.translateForDma(list(0x20_0000 + 16, 6000), out, Access.Read)).toBe(Status.Ok)
+    expect([out.count, out.addr[0], out.total]).toEqual([1, host.base + 0x8000 + 16, 6000])
+    expect(links(f)).toEqual({ ipu: { up: 0, down: 6000 } })
+    expect(f.traffic.report().hostDram).toEqual({ read: 6000, write: 0 })
+    expect(f.traffic.report().dmas).toBe(1)
+    // writing a read-only mapping faults, and nothing more is charged
+    expect(bus.translateForDma(list(0x20_0000, 4096), new IoVecList(8), Access.Write)).toBe(Status.Fault)
+    expect(f.traffic.report().hostDram).toEqual({ read: 6000, write: 0 })
+    expect(f.traffic.report().dmas).toBe(1)
+  })
+
   it('an unmapped or read-only IOVA faults the whole DMA: no byte moves, nothing is charged, the fault names the requester', () => {
     const { f, physical, iommu, ipu } = setup()
     const e = new DmaEngine(ipu)

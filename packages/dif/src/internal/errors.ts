@@ -7,15 +7,15 @@ export { checkInt, rangeError, typeError } from '@ipukit/kernels'
 
 /** An unsigned integer of `bits` bits, as a number (if safe) or a bigint; returned as given. */
 export function checkUint(name: string, value: unknown, bits: number): number | bigint {
-  const max = (1n << BigInt(bits)) - 1n
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0 || BigInt(value) > max) {
+    // no BigInt on the number path: this runs per request (2^bits - 1 is exact up to 53 bits)
+    if (!Number.isSafeInteger(value) || value < 0 || (bits < 53 && value > 2 ** bits - 1)) {
       throw rangeError(`${name} must be an integer in [0, 2^${bits} - 1], got ${value}`)
     }
     return value
   }
   if (typeof value === 'bigint') {
-    if (value < 0n || value > max) throw rangeError(`${name} must be in [0, 2^${bits} - 1], got ${value}`)
+    if (value < 0n || value > (1n << BigInt(bits)) - 1n) throw rangeError(`${name} must be in [0, 2^${bits} - 1], got ${value}`)
     return value
   }
   throw typeError(`${name} must be a number or a bigint`)

@@ -27,4 +27,16 @@ export interface KernelExports {
   crc_blocks(format: number, address: number, blocks: number, stride: number, length: number, seed: bigint, out: number, scratch: number): void
   /** Offset of the kernel area in a scratch slot (after the call area and the DIF job). */
   kernel_area(): number
+  /** XTS between two (address u32, length u32) lists; tweak in the call area. Returns a FusedStatus. */
+  fused_xts(ctx: number, decrypt: number, srcList: number, srcCount: number, dstList: number, dstCount: number, length: number, dataUnitSize: number, bounce: number, bounceCapacity: number, scratch: number): number
+  /** encrypt + dif_generate_copy: src list (data) into the DIF job's list A (extended). */
+  fused_xts_dif_generate(ctx: number, srcList: number, srcCount: number, blocks: number, bounce: number, bounceCapacity: number, scratch: number): number
+  /** dif_verify_copy + decrypt: the DIF job's list A (extended) into the dst list (data). */
+  fused_dif_verify_xts_decrypt(ctx: number, dstList: number, dstCount: number, blocks: number, bounce: number, bounceCapacity: number, scratch: number): number
+  /** copy + CRC-32C (raw register); status word at scratch + 48. */
+  fused_copy_crc32c(srcList: number, srcCount: number, dstList: number, dstCount: number, length: number, crc: number, scratch: number): number
+  xor_n(dst: number, srcs: number, count: number, length: number): void
+  compare(a: number, b: number, length: number): number
+  xts_tweak_values(out: number, count: number, tweak: number): void
+  xts_tweak_xor(src: number, dst: number, length: number, dataUnitSize: number, encryptedTweaks: number): void
 }
