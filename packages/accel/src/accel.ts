@@ -13,7 +13,7 @@
 // overrides before start. encrypt and decrypt must land on one module, and so must
 // compress and decompress.
 import type { PhysicalMemory } from '@ipukit/memory'
-import { RegionAllocator } from '@ipukit/memory'
+import type { RegionAllocator } from '@ipukit/memory'
 import type { PciFabric, PciFunction } from '@ipukit/pcie'
 import { AesniModule } from './aesni-module.js'
 import { AccelChannel, type ChannelStats, type DomainStats, type OpcodeStats } from './channel.js'
@@ -232,19 +232,10 @@ export class Accel {
   }
 }
 
-// Descriptors and batch lists live in IPU DRAM past the iobuf pools, from one allocator per
-// memory (so frameworks that share a memory never overlap).
-const allocators = new WeakMap<PhysicalMemory, RegionAllocator>()
-
+// Descriptors and batch lists live in IPU DRAM past the iobuf pools, from the memory's one
+// allocator (so frameworks and RAM disks that share a memory never overlap).
 function sharedAllocator(pm: PhysicalMemory): RegionAllocator {
-  let a = allocators.get(pm)
-  if (a === undefined) {
-    const ipu = pm.region('ipu')
-    const io = pm.layout.iobuf
-    const used = io.largeBase + io.largeCount * io.largeSize - ipu.base
-    allocators.set(pm, (a = new RegionAllocator(ipu, used)))
-  }
-  return a
+  return pm.ipuAllocator
 }
 
 function emptyStats(): AccelStats {

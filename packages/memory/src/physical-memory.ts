@@ -12,6 +12,7 @@
 // so a worker that receives the memory and the options computes the same one.
 import { createKernelMemory, createKernelsSync, type KernelLayoutOptions, kernelLayout, type Kernels, checkInt, typeError, rangeError } from '@ipukit/kernels'
 import { initIobuf } from './iobuf.js'
+import { RegionAllocator } from './region-allocator.js'
 import { MemoryError } from './status.js'
 
 export type RegionKind = 'kernels' | 'control' | 'host' | 'ipu' | 'device'
@@ -226,6 +227,22 @@ export class PhysicalMemory {
     for (const r of this.layout.regions) if (address >= r.base && address + length <= r.base + r.size) return r
     return undefined
   }
+
+  /**
+   * The allocator of IPU DRAM past the iobuf pools: long-lived buffers (a RAM disk, accel
+   * descriptors, rings). One per memory, kept by the thread that created it; every user on
+   * that thread takes from it, so no two overlap. Worker threads do not allocate.
+   */
+  get ipuAllocator(): RegionAllocator {
+    if (this.#ipuAllocator === undefined) {
+      const ipu = this.region('ipu')
+      const io = this.layout.iobuf
+      this.#ipuAllocator = new RegionAllocator(ipu, io.largeBase + io.largeCount * io.largeSize - ipu.base)
+    }
+    return this.#ipuAllocator
+  }
+
+  #ipuAllocator: RegionAllocator | undefined
 
   /** For worker threads: post this, then attachPhysicalMemory() there. */
   describe(): PhysicalMemoryDescription {
