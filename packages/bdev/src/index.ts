@@ -20,5 +20,5 @@ export { NvmeStatus, nvmeStatus, nvmeStatusName, piStatus, StatusCodeType, statu
 export type { NvmeStatusCode } from './status.js'
 export { BdevError } from './errors.js'
 export type { BdevErrorCode } from './errors.js'
-export { runBdevPerf } from './perf.js'
-export type { BdevPerfOptions, BdevPerfResult, BdevPerfWorkload } from './perf.js'
+export { perfOffsets, runBdevPerf, runClosedLoop } from './perf.js'
+export type { BdevPerfOptions, BdevPerfResult, BdevPerfWorkload, ClosedLoopResult } from './perf.js'

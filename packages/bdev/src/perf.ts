@@ -6,7 +6,6 @@
 import type { IoVecList, MemoryDomain } from '@ipukit/memory'
 import type { BdevChannel, BdevDesc } from './bdev.js'
 import { BdevError } from './errors.js'
-import { NvmeStatus } from './status.js'
 
 export type BdevPerfWorkload = 'read' | 'write' | 'randread' | 'randwrite'
 
@@ -54,17 +53,42 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
   if (!Number.isInteger(qd) || qd < 1 || qd > ch.ioCount) throw new BdevError('BDEV_BAD_ARGUMENT', `queueDepth must be 1 to ${ch.ioCount}, got ${qd}`)
   if (!(seconds > 0 && seconds <= 3600)) throw new BdevError('BDEV_BAD_ARGUMENT', `seconds must be in (0, 3600], got ${seconds}`)
   const write = workload === 'write' || workload === 'randwrite'
-  const random = workload === 'randread' || workload === 'randwrite'
   const slots: Slot[] = []
   for (let i = 0; i < qd; i++) {
     const s = o.buffer(i)
     if (s.iovs.total !== ioBlocks * b.blockLen) throw new BdevError('BDEV_BAD_ARGUMENT', `buffer(${i}) holds ${s.iovs.total} bytes; an I/O of ${ioBlocks} blocks needs ${ioBlocks * b.blockLen}`)
     slots.push({ iovs: s.iovs, domain: s.domain, started: 0 })
   }
-  const span = Math.floor(b.blockCount / ioBlocks)
+  const offset = perfOffsets(workload === 'randread' || workload === 'randwrite', b.blockCount, ioBlocks)
+  const r = await runClosedLoop(slots, seconds, (s, done) => {
+    const at = offset()
+    return write ? desc.writev(ch, s.iovs, s.domain, at, ioBlocks, done, s) : desc.readv(ch, s.iovs, s.domain, at, ioBlocks, done, s)
+  })
+  const secs = r.seconds
+  return {
+    workload,
+    bdev: b.name,
+    ioBytes: ioBlocks * b.blockSize,
+    queueDepth: qd,
+    seconds: secs,
+    ios: r.ios,
+    failed: r.failed,
+    firstFailure: r.firstFailure,
+    iops: r.ios / secs,
+    mbPerSecond: (r.ios * ioBlocks * b.blockSize) / secs / 1e6,
+    latencyUs: r.latencyUs,
+  }
+}
+
+/**
+ * Offsets of `ioBlocks`-block I/Os in `blockCount` blocks, aligned to the I/O size: random
+ * (xorshift, the same sequence every run) or sequential, wrapping around.
+ */
+export function perfOffsets(random: boolean, blockCount: number, ioBlocks: number): () => number {
+  const span = Math.floor(blockCount / ioBlocks)
   let next = 0
   let seed = 0x9e3779b9
-  const offset = () => {
+  return () => {
     if (!random) {
       const at = next
       next = (next + 1) % span
@@ -75,6 +99,28 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
     seed ^= seed << 5
     return ((seed >>> 0) % span) * ioBlocks
   }
+}
+
+export interface ClosedLoopResult {
+  /** completions counted (successes), failures, and the first failure's status */
+  ios: number
+  failed: number
+  firstFailure: number
+  /** the measured span, after the warm-up */
+  seconds: number
+  /** submission to completion */
+  latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number }
+}
+
+/**
+ * The closed loop of bdevperf and nvme perf: each slot keeps one I/O in flight, started
+ * again as it completes, for a warm-up (a tenth of `seconds`, at least 20 ms) and then
+ * `seconds` measured. `submit(slot, done)` starts the slot's I/O and returns 0, or nonzero
+ * when there is no room (the slot waits a turn); `done(slot, status)` is its completion, 0
+ * for success. Completions that start I/Os on microtasks would starve timers and sockets, so
+ * the loop yields to the event loop every 5 ms.
+ */
+export async function runClosedLoop<S extends { started: number }>(slots: readonly S[], seconds: number, submit: (slot: S, done: (slot: S, status: number) => void) => number): Promise<ClosedLoopResult> {
   let ios = 0
   let failed = 0
   let firstFailure = 0
@@ -88,11 +134,11 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
   let measureStart = 0
   let elapsed = 0
   let lastYield = t0
-  const parked: Slot[] = []
+  const parked: S[] = []
   let parkScheduled = false
   let resolveDone: () => void = () => {}
   const done = new Promise<void>((r) => (resolveDone = r))
-  const park = (s: Slot) => {
+  const park = (s: S) => {
     parked.push(s)
     if (!parkScheduled) {
       parkScheduled = true
@@ -106,7 +152,7 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
     for (let i = 0; i < n; i++) start(parked[i]!)
     parked.splice(0, n)
   }
-  const onDone = (s: Slot, status: number) => {
+  const onDone = (s: S, status: number) => {
     inflight--
     const now = performance.now()
     if (phase === 0 && now >= warmEnd) {
@@ -117,7 +163,7 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
       elapsed = now - measureStart
     }
     if (phase === 1) {
-      if (status === NvmeStatus.Success) {
+      if (status === 0) {
         ios++
         if (nLat < LAT) lat[nLat++] = now - s.started
       } else {
@@ -129,20 +175,17 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
       if (inflight === 0) resolveDone()
       return
     }
-    // a closed loop of completions on microtasks would starve timers and I/O: yield every 5 ms
     if (now - lastYield < 5) start(s)
     else park(s)
   }
-  function start(s: Slot): void {
+  function start(s: S): void {
     if (phase === 2) {
       if (inflight === 0) resolveDone()
       return
     }
     s.started = performance.now()
-    const at = offset()
     inflight++
-    const rc = write ? desc.writev(ch, s.iovs, s.domain, at, ioBlocks, onDone, s) : desc.readv(ch, s.iovs, s.domain, at, ioBlocks, onDone, s)
-    if (rc !== 0) {
+    if (submit(s, onDone) !== 0) {
       inflight--
       park(s)
     }
@@ -151,18 +194,11 @@ export async function runBdevPerf(o: BdevPerfOptions): Promise<BdevPerfResult> {
   await done
   const l = lat.subarray(0, nLat).sort()
   const pct = (p: number) => (l.length === 0 ? 0 : Math.round(l[Math.min(l.length - 1, Math.floor(p * l.length))]! * 10000) / 10)
-  const secs = elapsed / 1000
   return {
-    workload,
-    bdev: b.name,
-    ioBytes: ioBlocks * b.blockSize,
-    queueDepth: qd,
-    seconds: secs,
     ios,
     failed,
     firstFailure,
-    iops: ios / secs,
-    mbPerSecond: (ios * ioBlocks * b.blockSize) / secs / 1e6,
+    seconds: elapsed / 1000,
     latencyUs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), p999: pct(0.999), max: l.length === 0 ? 0 : Math.round(l[l.length - 1]! * 1000) },
   }
 }

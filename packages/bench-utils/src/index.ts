@@ -39,8 +39,8 @@ export interface KernelResult {
   kernel: string
   /** position of this table in the README (ascending) */
   order?: number
-  /** what the numbers count: MB/s (the default: 10^6 bytes per second) or M ops/s */
-  unit?: 'MB/s' | 'M ops/s' | 'k ops/s'
+  /** what the numbers count: MB/s (the default: 10^6 bytes per second), M or k ops/s, or µs (latency: lower is better) */
+  unit?: 'MB/s' | 'M ops/s' | 'k ops/s' | 'µs'
   title: string
   date: string
   machine: { cpu: string; cores: number; node: string; v8: string }
