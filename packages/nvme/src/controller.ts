@@ -100,6 +100,13 @@ export interface ControllerOptions {
   namespaces?: NamespaceOptions[]
   /** the PI-less write path goes straight to the bdev; ioccsz etc. for fabrics */
   fabrics?: { ioccsz: number; iorcsz: number; icdoff: number; msdbd: number }
+  /** Identify CNTRLTYPE: 1 an I/O controller (default), 2 a discovery controller, 3 an administrative controller */
+  cntrltype?: 1 | 2 | 3
+  /**
+   * Log pages of the transport or the subsystem (the discovery log, 70h): the page for log
+   * identifier `lid`, or null when it has none (the core's own pages then apply)
+   */
+  logPage?: (lid: number, req: NvmeRequest) => Uint8Array | null
 }
 
 export interface ControllerFeatures {
@@ -182,6 +189,9 @@ export class NvmeController {
   readonly acl: number
   readonly kas: number
   readonly fabrics: ControllerOptions['fabrics']
+  readonly cntrltype: 1 | 2 | 3
+  /** @internal */
+  readonly customLogPage: ControllerOptions['logPage']
   readonly namespaces = new Map<number, NvmeNamespace>()
   readonly features: ControllerFeatures
   readonly smart: SmartCounters = { dataUnitsRead: 0, dataUnitsWritten: 0, hostReadCommands: 0, hostWriteCommands: 0, busyMs: 0, powerCycles: 1, unsafeShutdowns: 0, mediaErrors: 0, errorLogEntries: 0 }
@@ -197,7 +207,9 @@ export class NvmeController {
   readonly #reported: number[] = []
   /** event types masked until the host reads the associated log page */
   #masked = 0
-  #keepAlive: ReturnType<typeof setTimeout> | null = null
+  /** the keep-alive check, and when the host last showed it is alive (ms, performance.now()) */
+  #keepAlive: ReturnType<typeof setInterval> | null = null
+  #lastKeepAlive = 0
   #bytesRead = 0
   #bytesWritten = 0
   readonly #pages: ControllerPages
@@ -223,6 +235,8 @@ export class NvmeController {
     this.acl = o.acl ?? 3
     this.kas = o.kas ?? 0
     this.fabrics = o.fabrics
+    this.cntrltype = o.cntrltype ?? 1
+    this.customLogPage = o.logPage
     this.#errorLogSize = o.errorLogEntries ?? 64
     for (const [k, v, lo, hi] of [
       ['cntlid', this.cntlid, 0, 0xffef],
@@ -378,7 +392,8 @@ export class NvmeController {
   finished(req: NvmeRequest): void {
     if (--this.#outstanding === 0) this.smart.busyMs += performance.now() - this.#busySince
     if (req.status !== NvmeStatus.Success) this.#logError(req)
-    this.#keepAliveReset()
+    // any command shows the host alive (the check below reads this: no timer per command)
+    this.#lastKeepAlive = performance.now()
     const d = req.done
     if (d !== null) d(req)
   }
@@ -440,14 +455,26 @@ export class NvmeController {
 
   // ---- keep alive ----
 
-  #keepAliveReset(): void {
+  /**
+   * Sets the Keep Alive Timeout (ms, rounded up to the KAS granularity; 0 disables): the
+   * transport's keepAliveExpired() runs when no command has completed for that long (NVMe
+   * Base §3.9). Fabrics take it from Connect's KATO; Set Features Keep Alive Timer sets it.
+   * One interval timer checks the time of the last completion: nothing per command.
+   */
+  setKeepAliveTimeout(ms: number): void {
+    const g = Math.max(1, this.kas) * 100
+    this.features.keepAliveTimeout = ms <= 0 ? 0 : Math.ceil(ms / g) * g
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive)
+    this.#keepAlive = null
     const t = this.features.keepAliveTimeout
     if (t === 0 || this.#closed) return
-    if (this.#keepAlive !== null) clearTimeout(this.#keepAlive)
-    this.#keepAlive = setTimeout(() => {
+    this.#lastKeepAlive = performance.now()
+    this.#keepAlive = setInterval(() => {
+      if (performance.now() - this.#lastKeepAlive < t) return
+      clearInterval(this.#keepAlive!)
       this.#keepAlive = null
       this.transport.keepAliveExpired?.()
-    }, t)
+    }, Math.max(10, Math.min(1000, t / 4)))
     this.#keepAlive.unref?.()
   }
 
@@ -457,7 +484,7 @@ export class NvmeController {
     this.#events.length = 0
     this.#reported.length = 0
     this.#masked = 0
-    if (this.#keepAlive !== null) clearTimeout(this.#keepAlive)
+    if (this.#keepAlive !== null) clearInterval(this.#keepAlive)
     this.#keepAlive = null
     const keep = this.features.coalescingDisabled
     keep.clear()
@@ -492,6 +519,7 @@ export class NvmeController {
       case Admin.Abort:
         return this.#abort(req)
       case Admin.KeepAlive:
+        // the keep-alive timer restarts (finished() notes the time of every completion)
         return this.complete(req, NvmeStatus.Success)
       case Admin.FormatNvm:
         return this.#format(req)
@@ -600,8 +628,7 @@ export class NvmeController {
       case Feature.KeepAliveTimer:
         if (this.kas === 0) return this.fail(req, NvmeStatus.InvalidField, 40)
         // rounded up to the granularity (KAS, 100 ms units)
-        f.keepAliveTimeout = v === 0 ? 0 : Math.ceil(v / (this.kas * 100)) * this.kas * 100
-        this.#keepAliveReset()
+        this.setKeepAliveTimeout(v)
         break
       case Feature.Timestamp:
         return this.#pages.setTimestamp(req)

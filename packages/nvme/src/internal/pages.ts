@@ -255,7 +255,7 @@ export class ControllerPages {
         oaes: 1 << 8,
         // CTRATT bit 15: extended LBA formats (32b and 64b guards); bit 0: 128-bit host IDs (fabrics)
         ctratt: (elbas ? 1 << 15 : 0) | (fab !== undefined ? 1 : 0),
-        cntrltype: 1,
+        cntrltype: c.cntrltype,
         // OACS bit 1: Format NVM
         oacs: 1 << 1,
         acl: c.acl,
@@ -278,9 +278,10 @@ export class ControllerPages {
         vwc: 0b111,
         // SGLS: supported without alignment (bit 0); Bit Bucket descriptors (bit 16, PCIe: see
         // pcie.ts #bucketed); an SGL may describe more than the data (bit 18);
-        // for fabrics, the offset addressing of in-capsule data (bit 20)
+        // for fabrics (NVMe/TCP: no keyed SGLs, those are RDMA's), the offset addressing of
+        // in-capsule data (bit 20), as Linux's nvmet and SPDK report
         // (none when the PCIe transport was built without them: it refuses PSDT 01b/10b)
-        sgls: fab !== undefined ? (1 | (1 << 2) | (1 << 20)) >>> 0 : (c.transport as { sgl?: boolean }).sgl === false ? 0 : (1 | (1 << 16) | (1 << 18)) >>> 0,
+        sgls: fab !== undefined ? (1 | (1 << 20)) >>> 0 : (c.transport as { sgl?: boolean }).sgl === false ? 0 : (1 | (1 << 16) | (1 << 18)) >>> 0,
         subnqn: c.subnqn,
         ...(fab !== undefined && { ioccsz: fab.ioccsz, iorcsz: fab.iorcsz, icdoff: fab.icdoff, msdbd: fab.msdbd }),
         // one power state: 25 W, 16 µs entry and 4 µs exit latencies
@@ -331,6 +332,11 @@ export class ControllerPages {
     const offset = req.cdw(13) * 0x100000000 + req.cdw(12)
     if (offset % 4 !== 0) return c.fail(req, NvmeStatus.InvalidField, 48)
     let page: Uint8Array
+    const custom = c.customLogPage?.(lid, req) ?? null
+    if (custom !== null) {
+      if (offset > custom.length) return c.fail(req, NvmeStatus.InvalidField, 48)
+      return this.#toHost(req, custom.subarray(offset))
+    }
     switch (lid) {
       case LogPageId.ErrorInformation: {
         const entries = c.errorLogSize
