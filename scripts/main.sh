@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The main job. Until the app exists it is the kernels' self-test (known answers, round
-# trips against OpenSSL, chaining) followed by their benchmark against peers and
-# ceilings, which rewrites packages/kernels/bench/results/*.json and the README tables.
+# The main job: `ipukit run` with its defaults (or the flags given: npm run main -- --size 1G).
+# A host writes 256 MiB through the emulated IPU (AES-XTS-256, Type 1 PI) to an embedded
+# NVMe/TCP target, reads it back, verifies it and prints where the time and bytes went.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash scripts/setup.sh
-pnpm --filter @ipukit/kernels run selftest
-pnpm exec turbo run bench --concurrency=1
+exec node apps/ipukit/bin/ipukit.mjs run "$@"

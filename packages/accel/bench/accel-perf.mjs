@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // accel-perf: one workload of @ipukit/accel at a queue depth for a while; prints ops/s,
-// MB/s and latency percentiles (or JSON). Runs on the built package (dist/).
+// MB/s and latency percentiles (or JSON). Runs on the built package (dist/). The command
+// line users run is `ipukit accel-perf` (apps/ipukit), with the same flags.
 //
 //   node bench/accel-perf.mjs -w crc32c -s 4096 -q 128 -t 2 --workers 2
 //   node bench/accel-perf.mjs -w write-path -s 65536 -q 32 --driver ipu --verify --json

@@ -14,6 +14,8 @@ export type NvmeErrorCode =
   | 'NVME_UNSUPPORTED'
   /** an admin command of the bring-up failed: the message carries its status */
   | 'NVME_INIT'
+  /** a host thread's channel is closed (serveHostThread's close(), or disconnectHostThread): no request crosses it */
+  | 'NVME_CLOSED'
 
 export class NvmeError extends Error {
   override readonly name = 'NvmeError'

@@ -15,11 +15,64 @@
 //   trouble   a command older than the timeout gets an Abort; if it is not aborted, or the
 //             controller reports CSTS.CFS, the controller is reset and the queues rebuilt,
 //             and the commands in flight fail (Linux's timeout and reset handlers)
-import { Access, type Iommu, type PhysicalMemory, RegionAllocator } from '@ipukit/memory'
-import type { PciFabric, PciFunction } from '@ipukit/pcie'
+import { Access, type PhysicalMemory, RegionAllocator } from '@ipukit/memory'
 import { NvmeError } from './errors.js'
 
-type MmioWindow = ReturnType<PciFabric['ioremap']>
+// What the driver uses of the fabric, the function and the IOMMU: a PciFabric, its
+// PciFunction and an Iommu have all of it; so does the proxy of a driver on its own thread
+// (host-thread.ts), whose accesses cross to the thread that owns the fabric.
+
+/** A BAR mapping as the driver uses it (PciFabric.ioremap's window). */
+export interface HostMmio {
+  /** the BAR's bus address now (-1 while it does not decode) */
+  readonly base: number
+  readonly size: number
+  read(offset: number, size: 1 | 2 | 4): number
+  write(offset: number, size: 1 | 2 | 4, value: number): void
+  read64(offset: number): bigint
+  write64(offset: number, value: bigint): void
+}
+
+/** A BAR of the function, as the driver finds the CMB's (PciFunction.bars). */
+export interface HostBar {
+  readonly index: number
+  readonly kind: 'registers' | 'memory'
+  readonly size: number
+  /** bus address while the function decodes memory, else -1 */
+  readonly address: number
+  /** the region of the physical memory behind a memory BAR */
+  readonly region: { readonly base: number } | undefined
+}
+
+/** What the driver uses of its PCI function. */
+export interface HostFunction {
+  readonly name: string
+  /** requester ID, the IOMMU context the driver maps into */
+  readonly rid: number
+  readonly msix: { readonly vectors: number } | undefined
+  readonly bars: readonly HostBar[]
+  readonly config: {
+    findCapability(id: number): number
+    read(offset: number, size: 1 | 2 | 4): number
+    write(offset: number, size: 1 | 2 | 4, value: number): void
+  }
+}
+
+/** What the driver uses of the fabric: its physical memory, BAR mappings and the interrupt controller. */
+export interface HostFabric {
+  readonly physical: PhysicalMemory | undefined
+  readonly interrupts: {
+    allocate(count?: number): number
+    onInterrupt(data: number, handler: ((data: number) => void) | undefined): void
+  }
+  ioremap(fn: HostFunction, index: number): HostMmio
+}
+
+/** What the driver uses of the IOMMU: mapping host buffers for its function. */
+export interface HostIommu {
+  map(rid: number, iova: number, hpa: number, length: number, access: number): void
+  unmap(rid: number, iova: number, length: number): void
+}
 
 /** A buffer in host memory: host physical address, IOVA the device uses, bytes. */
 export interface HostBuffer {
@@ -41,9 +94,10 @@ export interface Completion {
 export type HostCompletion<T> = (arg: T, c: Completion) => void
 
 export interface HostDriverOptions {
-  fabric: PciFabric
-  fn: PciFunction
-  iommu: Iommu
+  /** a PciFabric (or a host thread's proxy of one, see connectHostThread) */
+  fabric: HostFabric
+  fn: HostFunction
+  iommu: HostIommu
   /** 'interrupt' (MSI-X, the default) or 'poll' (the caller polls, or a poller runs each turn) */
   mode?: 'interrupt' | 'poll'
   /** I/O queue pairs to ask for; default 1 */
@@ -70,7 +124,8 @@ export interface HostDriverOptions {
 
 /** One host DRAM allocator per physical memory: drivers of several functions share the host's memory as a kernel does. */
 const hostAllocators = new WeakMap<PhysicalMemory, RegionAllocator>()
-function hostAllocator(pm: PhysicalMemory): RegionAllocator {
+/** @internal the host DRAM allocator of this thread's drivers on `pm` */
+export function hostAllocator(pm: PhysicalMemory): RegionAllocator {
   let a = hostAllocators.get(pm)
   if (a === undefined) hostAllocators.set(pm, (a = new RegionAllocator(pm.region('host'))))
   return a
@@ -126,14 +181,14 @@ const ACQ = 0x30
 const PAGE = 4096
 
 export class NvmeHostDriver {
-  readonly fabric: PciFabric
-  readonly fn: PciFunction
-  readonly iommu: Iommu
+  readonly fabric: HostFabric
+  readonly fn: HostFunction
+  readonly iommu: HostIommu
   readonly mode: 'interrupt' | 'poll'
   readonly timeoutMs: number
   /** build SGLs (when the controller supports them) rather than PRPs; may change between commands */
   useSgl: boolean
-  readonly bar: MmioWindow
+  readonly bar: HostMmio
   readonly namespaces = new Map<number, HostNamespace>()
   /** the Identify Controller data the driver read */
   identify: Uint8Array = new Uint8Array(4096)

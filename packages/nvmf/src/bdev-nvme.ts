@@ -27,6 +27,8 @@ export interface AttachControllerOptions {
   reconnectDelayMs?: number
   ctrlLossTimeoutMs?: number
   ioTimeoutMs?: number
+  /** ms for the TCP connection, ICResp and each bring-up command; default 10 000 */
+  connectTimeoutMs?: number
   kato?: number
 }
 
@@ -42,7 +44,7 @@ export class NvmeTcpBdev extends Bdev {
   /** @internal use attachNvmeController */
   constructor(bdevs: Bdevs, controller: string, host: NvmfHost, nsid: number) {
     const ns = host.namespaces.get(nsid)!
-    super({ name: `${controller}n${nsid}`, blockCount: ns.blocks, blockSize: ns.blockSize, mdSize: ns.mdSize, maxIoBlocks: Math.floor(Math.min(host.maxTransfer, bdevs.accel.physical.layout.iobuf.largeSize) / (ns.blockSize + ns.mdSize)) })
+    super({ name: `${controller}n${nsid}`, blockCount: ns.blocks, blockSize: ns.blockSize, mdSize: ns.mdSize, ...(ns.pi.type !== 0 && { pi: ns.pi }), maxIoBlocks: Math.floor(Math.min(host.maxTransfer, bdevs.accel.physical.layout.iobuf.largeSize) / (ns.blockSize + ns.mdSize)) })
     this.#bdevs = bdevs
     this.host = host
     this.nsid = nsid
@@ -246,10 +248,17 @@ export async function attachNvmeController(bdevs: Bdevs, o: AttachControllerOpti
     ...(o.reconnectDelayMs !== undefined && { reconnectDelayMs: o.reconnectDelayMs }),
     ...(o.ctrlLossTimeoutMs !== undefined && { ctrlLossTimeoutMs: o.ctrlLossTimeoutMs }),
     ...(o.ioTimeoutMs !== undefined && { ioTimeoutMs: o.ioTimeoutMs }),
+    ...(o.connectTimeoutMs !== undefined && { connectTimeoutMs: o.connectTimeoutMs }),
     ...(o.kato !== undefined && { kato: o.kato }),
   }
   const host = new NvmfHost(opts)
-  await host.connect()
+  try {
+    await host.connect()
+  } catch (e) {
+    // a refused Connect leaves the admin queue's socket open (the host would retry on it): an attach that failed holds nothing
+    await host.close()
+    throw e
+  }
   const made: NvmeTcpBdev[] = []
   try {
     for (const nsid of host.namespaces.keys()) {

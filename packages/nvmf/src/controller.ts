@@ -57,9 +57,9 @@ export class FabricsController implements ControllerTransport {
   cc = 0
   csts = 0
   #destroyed = false
-  readonly #onDestroy: (c: FabricsController) => void
+  readonly #onDestroy: (c: FabricsController, reason: string) => void
 
-  constructor(o: FabricsControllerOptions, onDestroy: (c: FabricsController) => void) {
+  constructor(o: FabricsControllerOptions, onDestroy: (c: FabricsController, reason: string) => void) {
     this.subsystem = o.subsystem
     this.cntlid = o.cntlid
     this.hostnqn = o.hostnqn
@@ -190,7 +190,7 @@ export class FabricsController implements ControllerTransport {
     this.io.clear()
     admin?.disconnect(reason)
     this.core.close()
-    this.#onDestroy(this)
+    this.#onDestroy(this, reason)
   }
 
   /** Runs a non-fabrics command on the core; req.done is the queue's. */

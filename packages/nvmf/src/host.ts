@@ -14,7 +14,7 @@ import net from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { NvmeStatus } from '@ipukit/bdev'
 import { IoVecList, type PhysicalMemory } from '@ipukit/memory'
-import { AdminOpcode, decodeIdentifyController, decodeIdentifyNamespace, decodeNamespaceList, NvmOpcode, Reg } from '@ipukit/nvme'
+import { AdminOpcode, decodeIdentifyController, decodeIdentifyNamespace, decodeNamespaceList, decodeNvmIdentifyNamespace, dpsPiFirst, dpsPiType, NvmOpcode, Reg } from '@ipukit/nvme'
 import { NvmfError } from './errors.js'
 import { PduReceiver, type PduInfo, Receive, type ReceiverSink } from './internal/receiver.js'
 import { CNTLID_DYNAMIC, ConnectAttribute, CONNECT_DATA_SIZE, decodeDiscoveryLog, DISCOVERY_NQN, type DiscoveryLogEntry, encodeConnect, encodeConnectData, encodePropertyGet, encodePropertySet, FABRICS_OPCODE, nqnProblem, TcpSgl } from './spec/fabrics.js'
@@ -71,11 +71,22 @@ export interface NvmfHostOptions {
   connectTimeoutMs?: number
 }
 
+export interface NvmfNamespacePi {
+  /** 0: none; 1, 2 or 3: the PI type the namespace is formatted with (DPS) */
+  type: 0 | 1 | 2 | 3
+  /** the guard's width: 16b CRC16 T10-DIF, 32b CRC32C, 64b CRC64-NVMe (ELBAF.PIF) */
+  format: 16 | 32 | 64
+  /** the PI in the first or the last bytes of each block's metadata (DPS.PIP) */
+  location: 'first' | 'last'
+}
+
 export interface NvmfNamespace {
   nsid: number
   blocks: number
   blockSize: number
+  /** metadata bytes per block, interleaved with the data (extended LBAs) */
   mdSize: number
+  pi: NvmfNamespacePi
 }
 
 export type HostState = 'new' | 'connecting' | 'live' | 'resetting' | 'failed' | 'closed'
@@ -560,7 +571,20 @@ export class NvmfHost {
       if (c.status !== 0) throw this.#failed(`Identify Namespace ${nsid}`, c)
       const ns = decodeIdentifyNamespace(this.physical.bytes.slice(this.#scratch, this.#scratch + 4096))
       const f = ns.lbaf[ns.flbas & 0xf]!
-      this.namespaces.set(nsid, { nsid, blocks: Number(ns.nsze), blockSize: 2 ** f.lbads, mdSize: f.ms })
+      // PI (NVMe Base §5.17.2.1 DPS; NVM Command Set §4.1.5.2 ELBAF.PIF): the type and
+      // where it sits from DPS; the guard's width from the NVM command set's Identify
+      // Namespace (CNS 05h, CSI 00h) where the metadata can hold more than 8 bytes of PI
+      const type = f.ms >= 8 ? dpsPiType(ns.dps) : 0
+      let format: 16 | 32 | 64 = 16
+      if (type !== 0 && f.ms >= 16) {
+        c = await this.#adminData(a, AdminOpcode.Identify, nsid, { 10: 0x05, 11: 0 }, 4096)
+        if (c.status === 0) {
+          const pif = decodeNvmIdentifyNamespace(this.physical.bytes.slice(this.#scratch, this.#scratch + 4096)).elbaf[ns.flbas & 0xf]?.pif ?? 0
+          format = pif === 1 ? 32 : pif === 2 ? 64 : 16
+        }
+      }
+      const pi: NvmfNamespacePi = { type: type as 0 | 1 | 2 | 3, format, location: dpsPiFirst(ns.dps) ? 'first' : 'last' }
+      this.namespaces.set(nsid, { nsid, blocks: Number(ns.nsze), blockSize: 2 ** f.lbads, mdSize: f.ms, pi })
     }
   }
 

@@ -6,7 +6,7 @@ export { FABRICS_OPCODE, CONNECT_DATA_SIZE, NQN_FIELD_SIZE, NQN_MAX_LENGTH, DISC
 export type { ConnectCommand, ConnectData, PropertyCommand, DiscoveryLogEntry } from './spec/fabrics.js'
 // the target
 export { NvmfTarget } from './target.js'
-export type { TargetOptions, TransportLimits, ListenerInfo, ConnectResult } from './target.js'
+export type { TargetOptions, TargetEvents, ConnectEvent, TransportLimits, ListenerInfo, ConnectResult } from './target.js'
 export { NvmfSubsystem } from './subsystem.js'
 export type { SubsystemOptions, SubsystemNamespace } from './subsystem.js'
 export { FabricsController } from './controller.js'
@@ -15,7 +15,7 @@ export { TcpTransport, TcpQpair } from './tcp-target.js'
 export type { TcpTransportOptions } from './tcp-target.js'
 // the host
 export { NvmfHost, HOST_PATH_ERROR, HOST_ABORTED } from './host.js'
-export type { NvmfHostOptions, NvmfNamespace, HostCompletion, HostCallback, HostState } from './host.js'
+export type { NvmfHostOptions, NvmfNamespace, NvmfNamespacePi, HostCompletion, HostCallback, HostState } from './host.js'
 export { NvmfError } from './errors.js'
 export type { NvmfErrorCode } from './errors.js'
 // the nvme-tcp bdev

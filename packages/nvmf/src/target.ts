@@ -59,12 +59,33 @@ export interface ConnectResult {
   ctrl: FabricsController | null
 }
 
+/** A Connect the target answered (any queue, any outcome), for logs. */
+export interface ConnectEvent {
+  /** the queue it came on (a TcpQpair has the peer's address in `peer`) */
+  qpair: FabricsQpair
+  qid: number
+  subnqn: string
+  hostnqn: string
+  /** the answer: 0 and the controller, or the status it was refused with (dw0: the bad parameter) */
+  status: number
+  dw0: number
+  ctrl: FabricsController | null
+}
+
+/** Hooks for logs and monitoring: they run on the target's own path, so they must not throw or block. */
+export interface TargetEvents {
+  connect?(e: ConnectEvent): void
+  /** a controller was torn down: its admin queue closed, keep-alive expired, its host was removed, the target closed */
+  controllerDestroyed?(ctrl: FabricsController, reason: string): void
+}
+
 export interface TargetOptions {
   bdevs: Bdevs
   /** the channel controllers run I/O on; default a new one */
   ch?: BdevChannel
   /** the discovery subsystem's serial; default IPUKITDISCOVERY */
   discoverySerial?: string
+  events?: TargetEvents
 }
 
 export class NvmfTarget {
@@ -77,9 +98,11 @@ export class NvmfTarget {
   #nextPort = 1
   #closed = false
   readonly #ownCh: boolean
+  readonly #events: TargetEvents | undefined
 
   constructor(o: TargetOptions) {
     this.bdevs = o.bdevs
+    this.#events = o.events
     this.#ownCh = o.ch === undefined
     this.ch = o.ch ?? o.bdevs.channel()
     this.discovery = new NvmfSubsystem(this, { nqn: DISCOVERY_NQN, serial: o.discoverySerial ?? 'IPUKITDISCOVERY', allowAnyHost: true }, 'discovery')
@@ -187,6 +210,12 @@ export class NvmfTarget {
    * status and dw0 go in the response (dw0: the CNTLID, or the offset of a bad parameter).
    */
   connect(q: FabricsQpair, limits: TransportLimits, cmd: ConnectCommand, data: ConnectData): ConnectResult {
+    const r = this.#connect(q, limits, cmd, data)
+    this.#events?.connect?.({ qpair: q, qid: cmd.qid, subnqn: data.subnqn, hostnqn: data.hostnqn, status: r.status, dw0: r.dw0, ctrl: r.ctrl })
+    return r
+  }
+
+  #connect(q: FabricsQpair, limits: TransportLimits, cmd: ConnectCommand, data: ConnectData): ConnectResult {
     const bad = (offset: number, inData: boolean): ConnectResult => ({ status: FabricsCommandStatus.ConnectInvalidParameters, dw0: connectInvalidParameter(offset, inData), ctrl: null })
     if (this.#closed) return { status: FabricsCommandStatus.ConnectRestartDiscovery, dw0: 0, ctrl: null }
     if (cmd.recfmt !== 0) return { status: FabricsCommandStatus.IncompatibleFormat, dw0: 0, ctrl: null }
@@ -216,7 +245,10 @@ export class NvmfTarget {
           maxIoSize: limits.maxIoSize,
           ...(s.type === 'discovery' && { discoveryLog: (h: string) => this.discoveryLog(h) }),
         },
-        (c) => s.controllers.delete(c.cntlid),
+        (c, reason) => {
+          s.controllers.delete(c.cntlid)
+          this.#events?.controllerDestroyed?.(c, reason)
+        },
       )
       ctrl.admin = q
       s.controllers.set(cntlid, ctrl)

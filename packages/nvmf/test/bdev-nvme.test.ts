@@ -4,7 +4,7 @@
 // buffer (one cipher pass, no copy); without a sequence the caller's buffers go to the socket
 // as they are. Also flush, write zeroes, unmap, large I/O split at MDTS, and detach.
 import { createCipheriv } from 'node:crypto'
-import { Bdevs, createCryptoBdev, NvmeStatus } from '@ipukit/bdev'
+import { Bdevs, createCryptoBdev, createDifBdev, createMallocBdev, NvmeStatus } from '@ipukit/bdev'
 import { IoVecList } from '@ipukit/memory'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { attachNvmeController, detachNvmeController, type NvmeTcpBdev } from '../src/index.js'
@@ -102,11 +102,63 @@ describe('nvme-tcp bdev', () => {
     f.pm.ipuAllocator.free(at)
   })
 
+  it('a namespace with PI: the bdev has its type, guard width and location from Identify, and a dif bdev over it protects end to end', async () => {
+    // (the 32b and 64b guard formats need 4 KiB blocks)
+    for (const [format, mdSize, bs] of [[16, 8, 512], [32, 16, 4096], [64, 16, 4096]] as const) {
+      const nqn = `${SUBNQN}-pi${format}`
+      createMallocBdev(f.bdevs, { name: `pi${format}`, blockCount: 256, blockSize: bs, mdSize, pi: { type: 1, format, location: 'last' } })
+      const sub = f.target.createSubsystem({ nqn, allowAnyHost: true })
+      sub.addNamespace({ bdev: `pi${format}` })
+      sub.addListener(f.address)
+      await attachNvmeController(ini, { name: `Pi${format}`, traddr: '127.0.0.1', trsvcid: f.port, subnqn: nqn })
+      const b = ini.get(`Pi${format}n1`)!
+      expect({ md: b.mdSize, pi: b.pi }).toEqual({ md: mdSize, pi: { type: 1, format, location: 'last' } })
+      createDifBdev(ini, { name: `dif${format}`, base: `Pi${format}n1` })
+      const ch = ini.channel()
+      const d = ini.open(`dif${format}`, { write: true })
+      const at = f.pm.ipuAllocator.alloc(16 * bs)
+      const data = random(16 * bs, format)
+      f.pm.bytes.set(data, at)
+      const io = (fn: (cb: (arg: null, st: number) => void) => number) => new Promise<number>((r) => expect(fn((_, st) => r(st))).toBe(0))
+      expect(await io((cb) => d.writev(ch, new IoVecList(1).push(at, data.length), null, 8, 16, cb, null))).toBe(NvmeStatus.Success)
+      f.pm.bytes.fill(0, at, at + data.length)
+      expect(await io((cb) => d.readv(ch, new IoVecList(1).push(at, data.length), null, 8, 16, cb, null))).toBe(NvmeStatus.Success)
+      expect(same(f.pm.bytes.subarray(at, at + data.length), data)).toBe(true)
+      // a byte of block 10's data flipped on the target: the guard catches it on the way back
+      const remote = (f.bdevs.get(`pi${format}`) as unknown as { address: number }).address
+      const flip = remote + 10 * (bs + mdSize) + 100
+      f.pm.bytes[flip] = f.pm.bytes[flip]! ^ 0xff
+      expect(await io((cb) => d.readv(ch, new IoVecList(1).push(at, data.length), null, 8, 16, cb, null))).toBe(NvmeStatus.GuardCheckError)
+      d.close()
+      ch.close()
+      f.pm.ipuAllocator.free(at)
+      await ini.unregister(`dif${format}`)
+      await detachNvmeController(ini, `Pi${format}`)
+    }
+  })
+
   it('refuses a bad name, a second controller of the same name, and an unreachable target with clear errors', async () => {
     await expect(attachNvmeController(ini, { name: 'bad name', traddr: '127.0.0.1', trsvcid: f.port, subnqn: SUBNQN })).rejects.toThrow(/name must be/)
     await attachNvmeController(ini, { name: 'Nvme2', traddr: '127.0.0.1', trsvcid: f.port, subnqn: SUBNQN })
     await expect(attachNvmeController(ini, { name: 'Nvme2', traddr: '127.0.0.1', trsvcid: f.port, subnqn: SUBNQN })).rejects.toThrow(/is attached/)
     await detachNvmeController(ini, 'Nvme2')
-    await expect(attachNvmeController(ini, { name: 'Nvme3', traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, connectTimeoutMs: 500 } as never)).rejects.toThrow(/ECONNREFUSED|closed/)
+    await expect(attachNvmeController(ini, { name: 'Nvme3', traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, connectTimeoutMs: 500 })).rejects.toThrow(/ECONNREFUSED|closed/)
+  })
+
+  it('a Connect the target refuses: the attach fails and holds no connection', async () => {
+    const nqn = `${SUBNQN}-guarded`
+    const sub = f.target.createSubsystem({ nqn, hosts: ['nqn.2026-12.io.ipukit:someone-else'] })
+    sub.addNamespace({ bdev: 'ram0' })
+    sub.addListener(f.address)
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length
+    // the refused connection of the test before may still be closing: settle first
+    await new Promise((r) => setTimeout(r, 300))
+    const before = sockets()
+    await expect(attachNvmeController(ini, { name: 'Nvme4', traddr: '127.0.0.1', trsvcid: f.port, subnqn: nqn, hostnqn: 'nqn.2026-12.io.ipukit:me' })).rejects.toThrow(/Connect Invalid Host|refused|184h/i)
+    // both ends of the connection (the target runs in this process too) close
+    const until = Date.now() + 3000
+    while (sockets() > before && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+    expect(sockets()).toBe(before)
+    expect(ini.get('Nvme4n1')).toBeUndefined()
   })
 })

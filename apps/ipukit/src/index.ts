@@ -1,0 +1,27 @@
+// The app's public surface: the command line, and the flows behind it for tests and tools.
+export { main, program, exitCodeOf } from './cli.js'
+export { CliError, ExitCode } from './internal/errors.js'
+export type { CliErrorCode, ExitCodeValue } from './internal/errors.js'
+export { accelPerf } from './commands/accel-perf.js'
+export type { AccelPerfOptions } from './commands/accel-perf.js'
+export { describeFabric, formatTopo, topo } from './commands/topo.js'
+export type { TopoBar, TopoFunction, TopoLink, TopoOptions, TopoP2p, TopoReport } from './commands/topo.js'
+// ipukit target, and the same in a child process (what `ipukit run` starts)
+export { createTargetLogger, planTarget, RAM_LIMIT, runTarget, startTarget, TARGET_DEFAULTS } from './internal/target.js'
+export type { PiFormat, PiTypeName, RunningTarget, RunTargetOptions, RunTargetResult, TargetNamespaceInfo, TargetOptions } from './internal/target.js'
+export { IPUKIT_BIN, startEmbeddedTarget } from './internal/embedded-target.js'
+export type { EmbeddedTarget, EmbeddedTargetOptions } from './internal/embedded-target.js'
+// ipukit perf
+export { formatPerf, LatencyHistogram, metadataString, parseMetadata, PERF_WORKLOADS, runPerf } from './internal/perf.js'
+export type { PerfFailure, PerfLatency, PerfMetadata, PerfNamespace, PerfOptions, PerfResult, PerfStart, PerfStats, PerfWorkload } from './internal/perf.js'
+export { parsePerfTarget } from './commands/perf.js'
+export { connectError, describeStatus } from './internal/connect-error.js'
+export type { ConnectTarget } from './internal/connect-error.js'
+// ipukit run
+export { formatRun } from './commands/run.js'
+export { loadOrCreateKey, runFlow } from './internal/flow.js'
+export type { Cipher, DomainBytes, PhaseMemory, PhaseReport, PiType, RunOptions, RunReport } from './internal/flow.js'
+export { generatedData } from './internal/host-job.js'
+export type { HostJob, HostJobResult, PhaseResult, VerifyResult } from './internal/host-job.js'
+export { buildIpuTopology } from './internal/topology.js'
+export type { IpuTopology, IpuTopologyOptions } from './internal/topology.js'
