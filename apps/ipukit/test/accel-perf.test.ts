@@ -40,6 +40,16 @@ describe('ipukit accel-perf', () => {
     expect(j.ops).toBeGreaterThan(0)
   })
 
+  it('the write and read paths on 512-byte blocks (--block-size 512) with --verify: none failed', async () => {
+    for (const w of ['write-path', 'read-path']) {
+      const r = await runCli(['accel-perf', '-w', w, '-s', '32K', '-q', '8', '-t', '0.2', '--driver', 'ipu', '--block-size', '512', '--verify', '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout) as Record<string, unknown>
+      expect(j).toMatchObject({ workload: w, transferSize: 32768, blockSize: 512, driver: 'ipu', failed: 0 })
+      expect(j.ops as number).toBeGreaterThan(0)
+    }
+  })
+
   it('--json PATH writes the JSON there and prints the one-line summary; --json - is stdout', async () => {
     const file = join(dir, 'crc.json')
     const [toFile, dash] = await Promise.all([

@@ -125,10 +125,10 @@ describe('ipukit perf', () => {
       [['-r', url, '-o', '4x'], /'-o, --io-size <bytes>' argument '4x' is invalid/],
       [['-r', url, '-e', 'PRACT=2'], /'-e, --metadata <spec>'.*PRACT must be 0 or 1/],
       [['-r', url, '--hostnqn', 'bad'], /--hostnqn 'bad' is not of the form/],
-      [['-r', url, '--json', '/nonexistent/dir/r.json'], /--json \/nonexistent\/dir\/r\.json: cannot write it: ENOENT/],
+      [['-r', url, '--json', '/nonexistent/dir/r.json'], /--json \/nonexistent\/dir\/r\.json: cannot write it: its directory does not exist/],
       // flags that do not fit the namespace (checked once connected)
       [['-r', url, '-o', '1000', '-t', '0.1'], /-o 1000 is not a multiple of namespace 1's block size \(4096 bytes\)/],
-      [['-r', url, '-o', '1M', '-t', '0.1'], /-o 1 MiB moves 1048576 bytes per I\/O, more than the target's largest transfer \(MDTS: 128 KiB\)/],
+      [['-r', url, '-o', '1M', '-t', '0.1'], /-o 1 MiB moves 1048576 bytes per I\/O, more than the target's largest transfer \(MDTS: 256 KiB\)/],
       [['-r', url, '-e', 'PRACT=0,PRCHK=GUARD', '-t', '0.1'], /with PRACT=0 the host would have to generate the PI itself/],
     ]
     const runs = await Promise.all(cases.map(([a]) => runCli(['perf', ...a])))

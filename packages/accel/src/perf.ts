@@ -44,8 +44,10 @@ export const PERF_WORKLOADS: readonly PerfWorkload[] = [
 
 export interface PerfOptions {
   workload: PerfWorkload
-  /** data bytes per operation (a multiple of the 4096-byte block for crypto and DIF); default 4096 */
+  /** data bytes per operation (a multiple of the block size for crypto and DIF); default 4096 */
   transferSize?: number
+  /** the crypto data unit and DIF block: 512 or 4096 bytes (8 bytes of PI each); default 4096 */
+  blockSize?: 512 | 4096
   /** operations in flight; default 32 */
   queueDepth?: number
   /** seconds to run (after a 10% warm-up); default 1 */
@@ -65,6 +67,8 @@ export interface PerfOptions {
 export interface PerfResult {
   workload: PerfWorkload
   transferSize: number
+  /** the crypto data unit and DIF block */
+  blockSize: number
   queueDepth: number
   module: string
   driver: string
@@ -79,6 +83,7 @@ export interface PerfResult {
   domains: Record<string, { read: number; written: number }>
 }
 
+/** the data unit of crypto and DIF workloads unless blockSize says otherwise */
 const BLOCK = 4096
 const MD = 8
 
@@ -111,7 +116,9 @@ export async function runAccelPerf(physical: PhysicalMemory, o: PerfOptions): Pr
   const crypto = workload === 'encrypt' || workload === 'decrypt' || workload === 'write-path' || workload === 'read-path'
   const dif = workload.startsWith('dif') || workload.startsWith('dix') || workload.endsWith('-path')
   if (!Number.isInteger(size) || size < 1 || size > 128 * 1024) throw new AccelError('ACCEL_BAD_ARGUMENT', `transferSize must be 1 to 131072 bytes, got ${size}`)
-  if ((crypto || dif) && size % BLOCK !== 0) throw new AccelError('ACCEL_BAD_ARGUMENT', `${workload} works on ${BLOCK}-byte blocks: transferSize must be a multiple`)
+  const bs = o.blockSize ?? BLOCK
+  if (bs !== 512 && bs !== 4096) throw new AccelError('ACCEL_BAD_ARGUMENT', `blockSize must be 512 or 4096, got ${String(bs)}`)
+  if ((crypto || dif) && size % bs !== 0) throw new AccelError('ACCEL_BAD_ARGUMENT', `${workload} works on ${bs}-byte blocks: transferSize must be a multiple`)
   if (!Number.isInteger(qd) || qd < 1 || qd > 1024) throw new AccelError('ACCEL_BAD_ARGUMENT', `queueDepth must be 1 to 1024, got ${qd}`)
   if (!(seconds > 0 && seconds <= 3600)) throw new AccelError('ACCEL_BAD_ARGUMENT', `seconds must be in (0, 3600], got ${seconds}`)
 
@@ -138,10 +145,11 @@ export async function runAccelPerf(physical: PhysicalMemory, o: PerfOptions): Pr
 }
 
 async function measure(accel: Accel, ch: AccelChannel, pm: PhysicalMemory, o: PerfOptions, workload: PerfWorkload, size: number, qd: number, seconds: number): Promise<PerfResult> {
-  const blocks = Math.max(1, size / BLOCK)
-  const ext = blocks * (BLOCK + MD)
-  const ctx: DifContext = createDifContext({ dataBlockSize: BLOCK, mdSize: MD, type: 1 })
-  const dixCtx: DifContext = createDifContext({ dataBlockSize: BLOCK, mdSize: MD, type: 1, interleaved: false })
+  const block = o.blockSize ?? BLOCK
+  const blocks = Math.max(1, size / block)
+  const ext = blocks * (block + MD)
+  const ctx: DifContext = createDifContext({ dataBlockSize: block, mdSize: MD, type: 1 })
+  const dixCtx: DifContext = createDifContext({ dataBlockSize: block, mdSize: MD, type: 1, interleaved: false })
   const keyName = `accel-perf-${Math.random().toString(36).slice(2)}`
   const key: AccelCryptoKey = accel.keys.create({ name: keyName, key: Uint8Array.from({ length: 32 }, (_, i) => i + 1), key2: Uint8Array.from({ length: 32 }, (_, i) => 255 - i) })
   // per slot: src, dst, a second dst, an extended buffer, metadata (each at most ext bytes)
@@ -172,6 +180,7 @@ async function measureWith(
   dixCtx: DifContext,
   key: AccelCryptoKey,
 ): Promise<PerfResult> {
+  const block = o.blockSize ?? BLOCK
   const slots: Slot[] = []
   const m = pm.bytes
   for (let i = 0; i < qd; i++) {
@@ -204,7 +213,7 @@ async function measureWith(
       let data = src
       if (workload === 'read-path') {
         data = new Uint8Array(size)
-        key.xts.encrypt(src, data, BLOCK, 0)
+        key.xts.encrypt(src, data, block, 0)
       }
       const e = new Uint8Array(ext)
       ctx.generateCopy([e], [data], blocks)
@@ -228,12 +237,12 @@ async function measureWith(
     if (workload === 'copy' || workload === 'dualcast' || workload === 'copy_crc32c') return src
     if (workload === 'encrypt') {
       const out = new Uint8Array(size)
-      key.xts.encrypt(src, out, BLOCK, 0)
+      key.xts.encrypt(src, out, block, 0)
       return out
     }
     if (workload === 'write-path') {
       const c = new Uint8Array(size)
-      key.xts.encrypt(src, c, BLOCK, 0)
+      key.xts.encrypt(src, c, block, 0)
       const e = new Uint8Array(ext)
       ctx.generateCopy([e], [c], blocks)
       return e
@@ -263,9 +272,9 @@ async function measureWith(
       case 'decompress':
         return c.submitDecompress(s.result, s.dst, s.mid, cb, s)
       case 'encrypt':
-        return c.submitEncrypt(key, s.dst, s.src, 0, BLOCK, cb, s)
+        return c.submitEncrypt(key, s.dst, s.src, 0, block, cb, s)
       case 'decrypt':
-        return c.submitDecrypt(key, s.dst, s.src, 0, BLOCK, cb, s)
+        return c.submitDecrypt(key, s.dst, s.src, 0, block, cb, s)
       case 'xor':
         return c.submitXor(s.dst, s.srcs, cb, s)
       case 'dif_verify':
@@ -297,13 +306,13 @@ async function measureWith(
         s.l1.clear().push(b1, size)
         s.l2.clear().push(b2, ext)
         if (workload === 'write-path') {
-          seq.appendEncrypt(key, s.l1, c.accelDomain, s.src, null, 0, BLOCK)
+          seq.appendEncrypt(key, s.l1, c.accelDomain, s.src, null, 0, block)
           seq.appendDifGenerateCopy(s.l2, c.accelDomain, s.l1, c.accelDomain, blocks, ctx)
           seq.appendCopy(s.ext, null, s.l2, c.accelDomain)
         } else {
           seq.appendCopy(s.l2, c.accelDomain, s.ext, null)
           seq.appendDifVerifyCopy(s.l1, c.accelDomain, s.l2, c.accelDomain, blocks, ctx, s.err)
-          seq.appendDecrypt(key, s.dst, null, s.l1, c.accelDomain, 0, BLOCK)
+          seq.appendDecrypt(key, s.dst, null, s.l1, c.accelDomain, 0, block)
         }
         seq.finish(cb, s)
         return AccelStatus.Ok
@@ -411,6 +420,7 @@ async function measureWith(
   return {
     workload,
     transferSize: size,
+    blockSize: block,
     queueDepth: qd,
     module: o.module ?? mod,
     driver: accel.driver?.name ?? 'none',

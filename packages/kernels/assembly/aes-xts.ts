@@ -671,10 +671,21 @@ function flush(rk: usize, nr: u32, scratch: usize, n: u32, dec: bool): void {
  */
 export function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, tweakLo: u64, tweakHi: u64, scratch: usize, dec: bool, wipe: bool): void {
   if (len == 0) return
+  xtsUnits(ctx, src, dus, dst, dus, len / dus, dus, tweakLo, tweakHi, scratch, dec, wipe)
+}
+
+/**
+ * XTS over `nUnits` data units of `dus` bytes, unit u at src + u * sStride and at
+ * dst + u * dStride (strides >= dus): the fused kernels pass the extended buffer's
+ * block + metadata stride, so a group of 512-byte units between PI fields shares one
+ * tweak batch. (Called once per 512-byte unit, the key2 batch of 8 tweaks carried one
+ * tweak: a fifth of the cipher's work on 512-byte blocks went to tweaks thrown away.)
+ */
+export function xtsUnits(ctx: usize, src: usize, sStride: u32, dst: usize, dStride: u32, nUnits: u32, dus: u32, tweakLo: u64, tweakHi: u64, scratch: usize, dec: bool, wipe: bool): void {
+  if (nUnits == 0) return
   const nr = load<u32>(ctx + NR_OFF)
   const rk1 = ctx + RK1_OFF
   const rk2 = ctx + RK2_OFF
-  const nUnits = len / dus
   const m = dus >> 4
   const rem = dus & 15
   const nOrd = rem != 0 ? m - 1 : m // blocks per unit with their own tweak T_j
@@ -696,9 +707,8 @@ export function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, twea
 
     // 2. full blocks
     for (let k: u32 = 0; k < g; k++) {
-      const base = <usize>(u0 + k) * <usize>dus
-      let s = src + base
-      let d = dst + base
+      let s = src + <usize>(u0 + k) * <usize>sStride
+      let d = dst + <usize>(u0 + k) * <usize>dStride
       let t = load<v128>(ut + (<usize>k << 4))
       for (let j: u32 = 0; j < nOrd; j++) {
         pushLane(scratch, n, s, d, t)
@@ -729,10 +739,11 @@ export function xts(ctx: usize, src: usize, dst: usize, len: u32, dus: u32, twea
         n = 0
       }
       for (let k: u32 = 0; k < g; k++) {
-        const base = <usize>(u0 + k) * <usize>dus + (<usize>m << 4)
-        const blk = dst + base - 16
-        const tail = src + base
-        const dtail = dst + base
+        const sBase = <usize>(u0 + k) * <usize>sStride + (<usize>m << 4)
+        const dBase = <usize>(u0 + k) * <usize>dStride + (<usize>m << 4)
+        const blk = dst + dBase - 16
+        const tail = src + sBase
+        const dtail = dst + dBase
         const lane = scratch + S_ST + (<usize>k << 4)
         store<v128>(lane, v128.load(blk))
         for (let b: usize = 0; b < <usize>rem; b++) {

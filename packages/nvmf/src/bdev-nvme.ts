@@ -98,7 +98,8 @@ export class NvmeTcpBdev extends Bdev {
     if (a === 0) return io.ch.retry(io, (again) => this.#rw(again))
     io.bufs[0] = a
     const local = io.lists[0].clear().push(a, bytes)
-    if (io.type === 'write') return runSequence(io, local, (x, st) => (st === NvmeStatus.Success ? this.#send(x, local) : this.#done(x, st)))
+    // a bound method, not a closure over `local`: no allocation per write (local is x.lists[0])
+    if (io.type === 'write') return runSequence(io, local, this.#encodedFn)
     this.#send(io, local)
   }
 
@@ -117,6 +118,8 @@ export class NvmeTcpBdev extends Bdev {
   }
 
   readonly #doneFn = (io: BdevIo, status: number): void => this.#done(io, status)
+  /** the write's sequence ran into the PDU data buffer (io.lists[0]): send it */
+  readonly #encodedFn = (io: BdevIo, status: number): void => (status === NvmeStatus.Success ? this.#send(io, io.lists[0]) : this.#done(io, status))
 
   #done(io: BdevIo, status: number): void {
     if (io.bufs[0] !== 0) {

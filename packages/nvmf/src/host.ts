@@ -350,12 +350,15 @@ class HostQueue implements ReceiverSink {
     if (!this.corked) {
       this.corked = true
       s.cork()
-      queueMicrotask(() => {
-        this.corked = false
-        this.socket?.uncork()
-      })
+      queueMicrotask(this.#uncork)
     }
     s.write(view)
+  }
+
+  /** made once: a closure per corked turn would be an allocation per I/O */
+  readonly #uncork = (): void => {
+    this.corked = false
+    this.socket?.uncork()
   }
 }
 

@@ -9,12 +9,11 @@
 //
 // Exit codes: 0 done, 1 some operations failed (with --verify: a result that differs from
 // the single kernels), 2 a bad flag or a combination runAccelPerf refuses.
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import { AccelError, formatPerf, PERF_WORKLOADS, type PerfResult, type PerfWorkload, runAccelPerf } from '@ipukit/accel'
 import { createPhysicalMemory } from '@ipukit/memory'
 import type { Command } from 'commander'
 import { CliError, usage } from '../internal/errors.js'
+import { checkJsonPath, writeJson } from '../internal/json-file.js'
 import { intIn, numberIn, oneOf, sizeIn } from '../internal/flags.js'
 
 export interface AccelPerfOptions {
@@ -33,10 +32,9 @@ export interface AccelPerfOptions {
   driver?: 'ipu'
   /** check every result against the single kernels */
   verify?: boolean
+  /** the crypto data unit and DIF block, 512 or 4096; default 4096 */
+  blockSize?: 512 | 4096
 }
-
-/** Blocks of the crypto and DIF workloads (runAccelPerf's unit). */
-const BLOCK = 4096
 
 function blockWorkload(w: PerfWorkload): boolean {
   return w === 'encrypt' || w === 'decrypt' || w.startsWith('dif') || w.startsWith('dix') || w.endsWith('-path')
@@ -50,13 +48,15 @@ function blockWorkload(w: PerfWorkload): boolean {
  */
 export async function accelPerf(o: AccelPerfOptions): Promise<PerfResult> {
   const size = o.size ?? 4096
-  if (blockWorkload(o.workload) && size % BLOCK !== 0) throw usage(`accel-perf: --size ${size}: ${o.workload} works on ${BLOCK}-byte blocks, so the size must be a multiple of 4K`)
+  const block = o.blockSize ?? 4096
+  if (blockWorkload(o.workload) && size % block !== 0) throw usage(`accel-perf: --size ${size}: ${o.workload} works on ${block}-byte blocks, so the size must be a multiple of ${block === 4096 ? '4K' : block}`)
   const workers = o.workers ?? 0
   const physical = createPhysicalMemory({ hostSize: 16 << 20, ipuSize: 256 << 20, kernels: { scratchSlots: Math.max(8, workers + 2) } })
   try {
     return await runAccelPerf(physical, {
       workload: o.workload,
       transferSize: size,
+      blockSize: block,
       queueDepth: o.depth ?? 32,
       seconds: o.time ?? 1,
       workers,
@@ -81,6 +81,7 @@ interface Flags {
   module?: string
   driver?: 'ipu'
   verify?: true
+  blockSize: 512 | 4096
   /** true: JSON on stdout; a string: the JSON file ('-' is stdout) */
   json?: true | string
 }
@@ -89,7 +90,8 @@ export function registerAccelPerf(p: Command): void {
   p.command('accel-perf')
     .description(`Measure one accel workload: -q operations in flight for -t seconds; ops/s, MB/s and latency percentiles (workloads: ${PERF_WORKLOADS.join(', ')})`)
     .requiredOption('-w, --workload <name>', 'an opcode, write-path (encrypt → dif_generate_copy → copy) or read-path (copy → dif_verify_copy → decrypt)', oneOf(PERF_WORKLOADS))
-    .option('-s, --size <bytes>', 'bytes per operation, 1 to 128K (whole 4K blocks for crypto and DIF workloads)', sizeIn(1, 128 * 1024), 4096)
+    .option('-s, --size <bytes>', 'bytes per operation, 1 to 128K (whole blocks for crypto and DIF workloads)', sizeIn(1, 128 * 1024), 4096)
+    .option('--block-size <bytes>', 'the crypto data unit and DIF block (8 bytes of PI each): 512 or 4096', (v) => Number(oneOf(['512', '4096'])(v)) as 512 | 4096, 4096)
     .option('-q, --depth <n>', 'operations in flight, 1 to 1024', intIn(1, 1024), 32)
     .option('-t, --time <seconds>', 'seconds to measure, 0.01 to 3600 (after a 10% warm-up)', numberIn(0.01, 3600), 1)
     .option('--workers <n>', 'worker threads for the workers module, 0 to 64 (0: none)', intIn(0, 64), 0)
@@ -100,7 +102,7 @@ export function registerAccelPerf(p: Command): void {
     .action(async (f: Flags) => {
       const file = typeof f.json === 'string' && f.json !== '-' ? f.json : undefined
       // a JSON file that cannot be written is a usage error before the run, not after it
-      if (file !== undefined) checkWritable(file)
+      if (file !== undefined) checkJsonPath('accel-perf', file)
       const r = await accelPerf({
         workload: f.workload,
         size: f.size,
@@ -110,36 +112,13 @@ export function registerAccelPerf(p: Command): void {
         ...(f.module !== undefined && { module: f.module }),
         ...(f.driver !== undefined && { driver: f.driver }),
         verify: f.verify === true,
+        blockSize: f.blockSize,
       })
-      const json = `${JSON.stringify(r, null, 2)}\n`
-      if (f.json !== undefined && file === undefined) process.stdout.write(json)
+      if (f.json !== undefined && file === undefined) writeJson('accel-perf', '-', r)
       else {
-        if (file !== undefined) {
-          try {
-            writeFileSync(file, json)
-          } catch (e) {
-            throw fileError(file, e)
-          }
-        }
+        if (file !== undefined) writeJson('accel-perf', file, r)
         process.stdout.write(`${formatPerf(r)}\n`)
       }
       if (r.failed > 0) throw new CliError('CLI_FAILED', `accel-perf: ${r.failed} operation${r.failed === 1 ? '' : 's'} failed${f.verify === true ? ' (an error status, or a result that differs from the single kernels)' : ''}`)
     })
-}
-
-function fileError(path: string, e: unknown): CliError {
-  const err = e as NodeJS.ErrnoException
-  const why = err.code === 'ENOENT' ? 'its directory does not exist' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.code === 'EISDIR' ? 'a directory, not a file' : err.message
-  return new CliError(err.code === 'ENOSPC' ? 'CLI_NO_SPACE' : 'CLI_USAGE', `accel-perf: --json ${path}: cannot write it: ${why}`, { cause: e })
-}
-
-function checkWritable(path: string): void {
-  try {
-    if (existsSync(path)) {
-      if (statSync(path).isDirectory()) throw Object.assign(new Error('a directory'), { code: 'EISDIR' })
-      accessSync(path, constants.W_OK)
-    } else accessSync(dirname(resolve(path)), constants.W_OK)
-  } catch (e) {
-    throw fileError(path, e)
-  }
 }

@@ -1,8 +1,7 @@
 // ipukit perf: a host workload against an NVMe/TCP target, as spdk_nvme_perf (internal/perf.ts has the logic).
-import { accessSync, constants, existsSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../internal/errors.js'
+import { checkJsonPath, writeJson } from '../internal/json-file.js'
 import { intIn, numberIn, parseSize, parseTargetUrl } from '../internal/flags.js'
 import { formatPerf, parseMetadata, PERF_WORKLOADS, type PerfOptions, type PerfWorkload, runPerf } from '../internal/perf.js'
 
@@ -74,14 +73,7 @@ export function registerPerf(p: Command): void {
     .option('--json <path>', "write the result as JSON to this file ('-': stdout, the summary then goes to stderr)")
     .action(async (f: Flags) => {
       // a result that could not be written is found before the run, not after it
-      if (f.json !== undefined && f.json !== '-') {
-        const path = resolve(f.json)
-        try {
-          accessSync(existsSync(path) ? path : dirname(path), constants.W_OK)
-        } catch (e) {
-          throw new CliError('CLI_USAGE', `--json ${f.json}: cannot write it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-        }
-      }
+      if (f.json !== undefined && f.json !== '-') checkJsonPath('perf', f.json)
       const out = f.json === '-' ? process.stderr : process.stdout
       const ac = new AbortController()
       let signal: 'SIGINT' | 'SIGTERM' | null = null
@@ -122,17 +114,7 @@ export function registerPerf(p: Command): void {
           throw e
         }
         out.write(formatPerf(r))
-        if (f.json !== undefined) {
-          const text = `${JSON.stringify(r, null, 2)}\n`
-          if (f.json === '-') process.stdout.write(text)
-          else {
-            try {
-              writeFileSync(f.json, text)
-            } catch (e) {
-              throw new CliError('CLI_USAGE', `--json ${f.json}: cannot write it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-            }
-          }
-        }
+        if (f.json !== undefined) writeJson('perf', f.json, r)
         if (r.firstFailure !== null) {
           const x = r.firstFailure
           throw new CliError('CLI_FAILED', `a ${x.op} of ${x.blocks} blocks at LBA ${x.lba} failed: status ${x.name}${r.failed > 1 ? ` (${r.failed} I/Os failed)` : ''}`)

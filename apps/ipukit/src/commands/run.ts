@@ -1,11 +1,10 @@
 // ipukit run: the main job (internal/flow.ts has it). A host writes a data set through the
 // IPU (encrypted, protected, forwarded over NVMe/TCP), reads it back and verifies it; a
 // progress bar on a terminal, then a summary of where the time and the bytes went.
-import { accessSync, constants, existsSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import { CliError } from '../internal/errors.js'
+import { checkJsonPath, writeJson } from '../internal/json-file.js'
 import { fmt, intIn, numberIn, oneOf, parseSize, parseTargetUrl } from '../internal/flags.js'
 import { type Cipher, type PiType, type RunOptions, type RunReport, runFlow } from '../internal/flow.js'
 
@@ -53,19 +52,11 @@ export function registerRun(p: Command): void {
     .addOption(new Option('--host-mode <mode>', 'how the host driver learns of completions').choices(['interrupt', 'poll']).default('interrupt'))
     .option('--seed <n>', 'seed of the generated data', intIn(0, 0xffffffff), 1)
     .option('--no-progress', 'no progress bar (there is none unless stderr is a terminal)')
-    .action(async (f: Flags, cmd: Command) => {
+    .action(async (f: Flags) => {
       if (f.input !== undefined && f.size !== undefined) throw new CliError('CLI_USAGE', '--input and --size: the data is the file, its size is the file\'s; give one of them')
       if (f.target !== undefined && f.targetFile !== undefined) throw new CliError('CLI_USAGE', '--target-file keeps the embedded target\'s file; with --target there is no embedded target')
       if (f.target !== undefined && (f.target.port < 1 || f.target.port > 65535)) throw new CliError('CLI_USAGE', '--target: the port must be from 1 to 65535')
-      if (f.json !== undefined && f.json !== '-') {
-        const path = resolve(f.json)
-        try {
-          accessSync(existsSync(path) ? path : dirname(path), constants.W_OK)
-        } catch (e) {
-          throw new CliError('CLI_USAGE', `--json ${f.json}: cannot write it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-        }
-      }
-      void cmd
+      if (f.json !== undefined && f.json !== '-') checkJsonPath('run', f.json)
       const out = f.json === '-' ? process.stderr : process.stdout
       const ac = new AbortController()
       let signal: 'SIGINT' | 'SIGTERM' | null = null
@@ -130,18 +121,7 @@ export function registerRun(p: Command): void {
         process.off('SIGTERM', onTerm)
       }
       out.write(formatRun(report))
-      if (f.json !== undefined) {
-        const text = `${JSON.stringify(report, null, 2)}\n`
-        if (f.json === '-') process.stdout.write(text)
-        else {
-          try {
-            writeFileSync(f.json, text)
-          } catch (e) {
-            const code = (e as NodeJS.ErrnoException).code
-            throw new CliError(code === 'ENOSPC' ? 'CLI_NO_SPACE' : 'CLI_USAGE', `--json ${f.json}: cannot write it: ${code ?? (e as Error).message}`)
-          }
-        }
-      }
+      if (f.json !== undefined) writeJson('run', f.json, report)
       if (signal !== null) throw new CliError(signal === 'SIGINT' ? 'CLI_INTERRUPTED' : 'CLI_TERMINATED', `interrupted (${signal}): ${fmt(report.bytesWritten)} written, ${fmt(report.bytesRead)} read back; the target stopped and flushed`)
       if (report.failure !== undefined) throw new CliError(report.failure.noSpace ? 'CLI_NO_SPACE' : 'CLI_FAILED', report.failure.message)
       if (!report.verified) throw new CliError('CLI_FAILED', `verification failed: ${report.verify.mismatches} I/Os read back differ, the first at byte ${report.verify.firstMismatch}`)
@@ -195,7 +175,7 @@ export function formatRun(r: RunReport): string {
   s += `\npasses over the data on the IPU, write: the host's data read ${wp.hostRead.toFixed(4)}x, the ${c.cipher === 'none' ? '' : 'encrypted, '}${c.metadataSize > 0 ? 'protected ' : ''}blocks written ${wp.ipuWritten.toFixed(4)}x`
   s += c.metadataSize > 0 ? ` (${c.blockSize + c.metadataSize}/${c.blockSize} = ${((c.blockSize + c.metadataSize) / c.blockSize).toFixed(4)} per data byte: once)\n` : '\n'
   const h = r.heap
-  s += `heap (live, after a full GC) from the warm write phase to the end, ${num(h.ios)} I/Os: IPU thread ${signed(h.growthBytes)}${h.hostThread !== null ? `, host thread ${signed(h.hostThread.growthBytes)}` : ''}\n`
+  s += `heap (live, after a full GC) from the warm write phase to the end, ${num(h.ios)} I/Os: IPU thread ${signed(h.growthBytes)} (compiled code ${signed(h.codeGrowthBytes)}, the rest ${signed(h.dataGrowthBytes)})${h.hostThread !== null ? `, host thread ${signed(h.hostThread.growthBytes)}` : ''}\n`
   if (r.interrupted) s += `\nINTERRUPTED: ${fmt(r.bytesWritten)} written, ${fmt(r.bytesRead)} read back and compared (${r.verify.mismatches} differed)\n`
   else if (r.failure !== undefined) s += `\nFAILED: ${r.failure.message}\n`
   else s += r.verified ? `\nverified: ${fmt(r.verify.checkedBytes)} read back equal to what was written\n` : `\nNOT VERIFIED: ${r.verify.mismatches} I/Os differ, the first at byte ${r.verify.firstMismatch}\n`

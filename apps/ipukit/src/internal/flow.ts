@@ -25,7 +25,7 @@ import { CliError } from './errors.js'
 import type { HostJobResult, Phase, PhaseResult } from './host-job.js'
 import { runHostJobIn, type HostRunner } from './host-runner.js'
 import { buildIpuTopology } from './topology.js'
-import { liveHeap } from './heap.js'
+import { liveCode, liveHeap } from './heap.js'
 import { startEmbeddedTarget } from './embedded-target.js'
 
 export type Cipher = 'aes-xts-128' | 'aes-xts-256' | 'none'
@@ -112,7 +112,11 @@ export interface RunReport {
     opcodes: AccelStats['opcodes']
     sequences: AccelStats['sequences']
   }
-  heap: { steadyBytes: number; endBytes: number; growthBytes: number; ios: number; hostThread: { growthBytes: number } | null }
+  /**
+   * live heap from the warm write phase to the end; codeGrowthBytes is the part that is compiled
+   * code and bytecode (the JIT: the read path first runs after the sample), dataGrowthBytes the rest
+   */
+  heap: { steadyBytes: number; endBytes: number; growthBytes: number; codeGrowthBytes: number; dataGrowthBytes: number; ios: number; hostThread: { growthBytes: number } | null }
   config: Record<string, unknown>
   /** the first failed I/O, when one failed (the job stops submitting at the first failure) */
   failure?: { message: string; phase: 'write' | 'read'; lba: number; status: number; noSpace: boolean }
@@ -243,6 +247,7 @@ export async function runFlow(o: RunOptions): Promise<RunReport> {
     topo.fabric.traffic.reset()
     let mid: { stats: AccelStats; traffic: TrafficReport } | null = null
     let steadyHeap = 0
+    let steadyCode = 0
     const runner: HostRunner = { fabric: topo.fabric, fn: topo.nvme, iommu, thread: o.hostThread ?? true, ...(o.hostMode !== undefined && { mode: o.hostMode }) }
     const job = await runHostJobIn(
       runner,
@@ -251,6 +256,7 @@ export async function runFlow(o: RunOptions): Promise<RunReport> {
         progress: (phase, bytes) => o.progress?.(phase, bytes, size),
         steady: () => {
           steadyHeap = liveHeap()
+          steadyCode = liveCode()
         },
         between: () => {
           mid = { stats: accel.stats(), traffic: topo.fabric.traffic.report() }
@@ -260,6 +266,7 @@ export async function runFlow(o: RunOptions): Promise<RunReport> {
       o.signal,
     )
     const endHeap = liveHeap()
+    const endCode = liveCode()
     const after = accel.stats()
     const endTraffic = topo.fabric.traffic.report()
     const r = job.result
@@ -282,7 +289,7 @@ export async function runFlow(o: RunOptions): Promise<RunReport> {
         writePasses: writePasses(writeMemory, Math.min(r.write.ios * ioBytes, blocks * blockSize)),
       },
       accel: { opcodes: diffOpcodes(before, after), sequences: { completed: after.sequences.completed - before.sequences.completed, failed: after.sequences.failed - before.sequences.failed, elided: after.sequences.elided - before.sequences.elided, fused: after.sequences.fused - before.sequences.fused } },
-      heap: { steadyBytes: steadyHeap, endBytes: endHeap, growthBytes: steadyHeap > 0 ? endHeap - steadyHeap : 0, ios: r.write.ios + (r.read?.ios ?? 0), hostThread: job.hostHeapGrowth === null ? null : { growthBytes: job.hostHeapGrowth } },
+      heap: { steadyBytes: steadyHeap, endBytes: endHeap, growthBytes: steadyHeap > 0 ? endHeap - steadyHeap : 0, codeGrowthBytes: steadyHeap > 0 ? endCode - steadyCode : 0, dataGrowthBytes: steadyHeap > 0 ? endHeap - steadyHeap - (endCode - steadyCode) : 0, ios: r.write.ios + (r.read?.ios ?? 0), hostThread: job.hostHeapGrowth === null ? null : { growthBytes: job.hostHeapGrowth } },
       config: {
         size,
         input: o.input ?? null,

@@ -33,6 +33,13 @@ export const TARGET_DEFAULTS = {
 export const RAM_LIMIT = 3 * 1024 ** 3
 /** IPU memory besides RAM namespaces: the iobuf pools (about 25 MiB), connections' staging areas and transmit slabs. */
 const IPU_BASE = 160 * 1024 * 1024
+/**
+ * Bytes a command may move, data and interleaved metadata (the transport's maxIoSize, and
+ * the iobuf large buffer that holds it): 65 pages, so MDTS (a power of two in 4 KiB pages)
+ * is 256 KiB. With 128 KiB (the nvmf default) a host's 128 KiB I/O of 512 + 8 byte blocks
+ * (133 120 bytes on the wire) would be split into 252 + 4 blocks: twice the commands.
+ */
+const MAX_IO_BYTES = 65 * 4096
 
 export interface TargetOptions {
   /** default 127.0.0.1:4420; port 0 picks a free one */
@@ -285,7 +292,7 @@ export async function startTarget(o: TargetOptions = {}): Promise<RunningTarget>
   const counters = { created: 0 }
   let namespace: TargetNamespaceInfo | null = null
   try {
-    physical = createPhysicalMemory({ hostSize: 1 << 20, ipuSize })
+    physical = createPhysicalMemory({ hostSize: 1 << 20, ipuSize, iobuf: { largeSize: MAX_IO_BYTES } })
     accel = await createAccel({ physical, aesni: false, driver: null, taskCount: 1024, sequenceCount: 256 })
     bdevs = new Bdevs(accel, { ioCount: 1024 })
     target = new NvmfTarget({ bdevs, events: events(logger, counters) })
@@ -299,7 +306,7 @@ export async function startTarget(o: TargetOptions = {}): Promise<RunningTarget>
       if (p.file === null) createMallocBdev(bdevs, { name, blockCount: p.blocks!, blockSize: p.blockSize, mdSize: p.mdSize, pi: p.pi })
       else await createFileBdev(bdevs, { name, path: p.file, blockSize: p.blockSize, mdSize: p.mdSize, pi: p.pi, ...(p.blocks !== undefined && { blockCount: p.blocks }) })
       const b = bdevs.get(name)!
-      tcp = new TcpTransport(target)
+      tcp = new TcpTransport(target, { maxIoSize: MAX_IO_BYTES })
       const l = await tcp.listen(p.listen.host, p.listen.port)
       const s = target.createSubsystem({ nqn: p.nqn, allowAnyHost: p.allowHosts.length === 0, hosts: p.allowHosts })
       const nsid = s.addNamespace({ bdev: name })
