@@ -26,11 +26,10 @@
 //   BENCH_ROUNDS=7 BENCH_SECONDS=2 IPUKIT_BENCH_SIZE=268435456 …   (the defaults)
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type KernelResult, machine, type Row, save, type SizeResult } from '@ipukit/bench-utils'
+import { type KernelResult, machine, type Row, save, type SizeResult, streamToSink } from '@ipukit/bench-utils'
 import { test } from 'vitest'
 import { type EmbeddedTarget, IPUKIT_BIN, startEmbeddedTarget } from '../dist/index.js'
 
@@ -102,27 +101,8 @@ test('ipukit run end to end, and its ceilings', async () => {
       return { [w]: r[w].bytes / r.seconds / 1e6 }
     }
     const tcp = async (): Promise<Sample> => {
-      const s = net.connect({ port: sinkPort, host: '127.0.0.1', noDelay: true })
-      await new Promise((r) => s.once('connect', r))
-      const chunk = Buffer.alloc(IO, 0x5a)
-      let bytes = 0
-      const start = performance.now()
-      await new Promise<void>((resolve) => {
-        const pump = () => {
-          while (performance.now() - start < TCP_SECONDS * 1000) {
-            bytes += chunk.length
-            if (!s.write(chunk)) return void s.once('drain', pump)
-          }
-          resolve()
-        }
-        pump()
-      })
-      // delivered: the sink ends its side once it has read everything
-      await new Promise<void>((r) => {
-        s.once('close', () => r())
-        s.end()
-      })
-      const mbps = bytes / ((performance.now() - start) / 1000) / 1e6
+      const { bytes, seconds } = await streamToSink(sinkPort, IO, TCP_SECONDS)
+      const mbps = bytes / seconds / 1e6
       return { write: mbps, read: mbps }
     }
 

@@ -20,7 +20,7 @@ export type { ConnectTarget } from './internal/connect-error.js'
 // ipukit run
 export { formatRun } from './commands/run.js'
 export { loadOrCreateKey, runFlow } from './internal/flow.js'
-export type { Cipher, DomainBytes, PhaseMemory, PhaseReport, PiType, RunOptions, RunReport } from './internal/flow.js'
+export type { Cipher, DomainBytes, PhaseMemory, PhaseReport, PiType, RunConfig, RunOptions, RunReport } from './internal/flow.js'
 export { generatedData } from './internal/host-job.js'
 export type { HostJob, HostJobResult, PhaseResult, VerifyResult } from './internal/host-job.js'
 export { buildIpuTopology } from './internal/topology.js'

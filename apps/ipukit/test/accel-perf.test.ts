@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PerfResult } from '@ipukit/accel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ensureBuiltCli, errorLines, runCli, STACK_LINE } from './support/built-cli.js'
+import { ensureBuilt, errorLines, runCli, STACK_LINE } from './support/cli.js'
 
 let dir: string
 
 beforeAll(() => {
-  ensureBuiltCli()
+  ensureBuilt()
   dir = mkdtempSync(join(tmpdir(), 'ipukit-accel-perf-'))
 }, 240_000)
 

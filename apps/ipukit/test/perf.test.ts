@@ -18,7 +18,7 @@ const HOST = 'nqn.2026-12.io.ipukit:perf-host'
 let open: CliTarget
 let guarded: CliTarget
 beforeAll(async () => {
-  ensureBuilt(['commands/target', 'internal/target', 'commands/perf', 'internal/perf', 'internal/connect-error'])
+  ensureBuilt()
   // a RAM namespace of 4 KiB blocks with 16 bytes of metadata and Type 3 PI, 32b guard (CRC32C), PI first; and one that admits one host only
   ;[open, guarded] = await Promise.all([
     startCliTarget(['--listen', '127.0.0.1:0', '--size', '16M', '--md-size', '16', '--pi', 'type3', '--pi-format', '32', '--pi-location', 'first', '--nqn', 'nqn.2026-12.io.ipukit:perf']),

@@ -18,7 +18,7 @@ import { APP, BIN, type CliTarget, ensureBuilt, expectUsageShape, runCli, startC
 const dir = mkdtempSync(join(tmpdir(), 'ipukit-run-test-'))
 const targets: CliTarget[] = []
 beforeAll(() => {
-  ensureBuilt(['commands/run', 'internal/flow', 'internal/host-job', 'internal/host-worker', 'internal/host-runner', 'internal/heap', 'internal/topology', 'internal/embedded-target', 'commands/target', 'internal/target'])
+  ensureBuilt()
 }, 240_000)
 afterAll(async () => {
   for (const t of targets) {

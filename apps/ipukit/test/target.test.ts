@@ -13,7 +13,7 @@ import { startEmbeddedTarget } from '../src/index.js'
 import { BIN, ensureBuilt, expectUsageShape, runCli, startCliTarget } from './support/cli.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ipukit-target-test-'))
-beforeAll(() => ensureBuilt(['commands/target', 'internal/target', 'internal/embedded-target', 'commands/perf', 'internal/perf']), 180_000)
+beforeAll(() => ensureBuilt(), 180_000)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const alive = (pid: number) => {

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { linkBandwidth } from '@ipukit/pcie'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { TopoReport } from '../src/commands/topo.js'
-import { ensureBuiltCli, errorLines, runCli, STACK_LINE } from './support/built-cli.js'
+import { ensureBuilt, errorLines, runCli, STACK_LINE } from './support/cli.js'
 
 /** The JSON example of packages/pcie/README.md ("As a JSON document"). */
 const DOCUMENT = {
@@ -64,7 +64,7 @@ const doc = (name: string, d: unknown): string => {
 }
 
 beforeAll(() => {
-  ensureBuiltCli()
+  ensureBuilt()
   dir = mkdtempSync(join(tmpdir(), 'ipukit-topo-'))
 }, 240_000)
 

@@ -4,6 +4,7 @@
 // shared 2-vCPU VM) fall on all of them alike. We report the median MB/s (10^6 bytes of
 // input per second) and the extremes; compare rows of one run as ratios.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 
@@ -207,4 +208,36 @@ export async function allocationPerCall(fn: () => void, n = 1_000_000, batch = 1
   const empty = sample(() => {})
   const grown = sample(fn)
   return Math.max(0, grown - empty) / batch
+}
+
+/**
+ * The raw TCP ceiling: `chunkBytes` writes into a sink on 127.0.0.1:`port` (a process that
+ * reads everything and ends its side once the writer has ended) for `seconds`, back-pressure
+ * respected; timed until the sink closes, so what is counted was delivered.
+ */
+export async function streamToSink(port: number, chunkBytes: number, seconds: number): Promise<{ bytes: number; seconds: number }> {
+  const s = net.connect({ port, host: '127.0.0.1', noDelay: true })
+  s.on('data', () => {})
+  await new Promise((r, j) => {
+    s.once('connect', r)
+    s.once('error', j)
+  })
+  const chunk = Buffer.alloc(chunkBytes, 0x5a)
+  let bytes = 0
+  const t0 = performance.now()
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (performance.now() - t0 < seconds * 1000) {
+        bytes += chunk.length
+        if (!s.write(chunk)) return void s.once('drain', pump)
+      }
+      resolve()
+    }
+    pump()
+  })
+  await new Promise<void>((r) => {
+    s.once('close', () => r())
+    s.end()
+  })
+  return { bytes, seconds: (performance.now() - t0) / 1000 }
 }

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { runClosedLoop } from '@ipukit/bdev'
-import { type KernelResult, machine, save, type SizeResult } from '@ipukit/bench-utils'
+import { type KernelResult, machine, save, type SizeResult, streamToSink } from '@ipukit/bench-utils'
 import { createPhysicalMemory, IoVecList } from '@ipukit/memory'
 import { test } from 'vitest'
 import { NvmfHost } from '../dist/index.js'
@@ -69,28 +69,7 @@ test('nvmf', async () => {
     }
     // the raw TCP ceilings
     const sinkRun = async (): Promise<Run> => {
-      const s = net.connect({ port: ports.sink, host: '127.0.0.1', noDelay: true })
-      s.on('data', () => {})
-      await new Promise((r) => s.once('connect', r))
-      const chunk = Buffer.alloc(1 << 20, 0x5a)
-      let bytes = 0
-      const t0 = performance.now()
-      await new Promise<void>((resolve) => {
-        const pump = () => {
-          while (performance.now() - t0 < SECONDS * 1000) {
-            bytes += chunk.length
-            if (!s.write(chunk)) return void s.once('drain', pump)
-          }
-          resolve()
-        }
-        pump()
-      })
-      // delivered: the sink ends its side once it has read everything
-      await new Promise<void>((r) => {
-        s.once('close', () => r())
-        s.end()
-      })
-      const secs = (performance.now() - t0) / 1000
+      const { bytes, seconds: secs } = await streamToSink(ports.sink, 1 << 20, SECONDS)
       return { iops: bytes / 131072 / secs, mbps: bytes / secs / 1e6, lat: { p50: 0, p99: 0, p999: 0 } }
     }
     const rrRun = async (): Promise<Run> => {

@@ -2,6 +2,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander'
 import { CliError } from '../internal/errors.js'
 import { checkJsonPath, writeJson } from '../internal/json-file.js'
+import { stopOnSignals } from '../internal/signals.js'
 import { intIn, numberIn, parseSize, parseTargetUrl } from '../internal/flags.js'
 import { formatPerf, parseMetadata, PERF_WORKLOADS, type PerfOptions, type PerfWorkload, runPerf } from '../internal/perf.js'
 
@@ -75,18 +76,8 @@ export function registerPerf(p: Command): void {
       // a result that could not be written is found before the run, not after it
       if (f.json !== undefined && f.json !== '-') checkJsonPath('perf', f.json)
       const out = f.json === '-' ? process.stderr : process.stdout
-      const ac = new AbortController()
-      let signal: 'SIGINT' | 'SIGTERM' | null = null
-      const on = (s: 'SIGINT' | 'SIGTERM') => () => {
-        // a second signal: no summary, out now
-        if (signal !== null) process.exit(s === 'SIGINT' ? 130 : 143)
-        signal = s
-        ac.abort(s)
-      }
-      const onInt = on('SIGINT')
-      const onTerm = on('SIGTERM')
-      process.on('SIGINT', onInt)
-      process.on('SIGTERM', onTerm)
+      // a second signal: no summary, out now
+      const stop = stopOnSignals('exit')
       try {
         let r
         try {
@@ -105,12 +96,12 @@ export function registerPerf(p: Command): void {
             ...(f.hostnqn !== undefined && { hostnqn: f.hostnqn }),
             ...(f.metadata !== undefined && { metadata: f.metadata }),
             connectTimeoutMs: Math.round(f.connectTimeout * 1000),
-            signal: ac.signal,
+            signal: stop.signal,
             onStart: (i) => out.write(`connected to ${i.url} (controller ${i.cntlid}, ${i.ioQueues} I/O queue${i.ioQueues === 1 ? '' : 's'}) in ${i.connectMs.toFixed(1)} ms; running\n`),
           })
         } catch (e) {
           // stopped before the first I/O
-          if (signal !== null && (e as Error)?.name === 'AbortError') throw new CliError(signal === 'SIGINT' ? 'CLI_INTERRUPTED' : 'CLI_TERMINATED', `interrupted (${signal}) before the run began`)
+          if (stop.received !== null && (e as Error)?.name === 'AbortError') throw stop.interrupted(' before the run began')
           throw e
         }
         out.write(formatPerf(r))
@@ -119,10 +110,9 @@ export function registerPerf(p: Command): void {
           const x = r.firstFailure
           throw new CliError('CLI_FAILED', `a ${x.op} of ${x.blocks} blocks at LBA ${x.lba} failed: status ${x.name}${r.failed > 1 ? ` (${r.failed} I/Os failed)` : ''}`)
         }
-        if (signal !== null) throw new CliError(signal === 'SIGINT' ? 'CLI_INTERRUPTED' : 'CLI_TERMINATED', `interrupted (${signal}) after ${r.seconds.toFixed(2)} s`)
+        if (stop.received !== null) throw stop.interrupted(` after ${r.seconds.toFixed(2)} s`)
       } finally {
-        process.off('SIGINT', onInt)
-        process.off('SIGTERM', onTerm)
+        stop.dispose()
       }
     })
 }

@@ -5,6 +5,7 @@ import cliProgress from 'cli-progress'
 import { type Command, Option } from 'commander'
 import { CliError } from '../internal/errors.js'
 import { checkJsonPath, writeJson } from '../internal/json-file.js'
+import { stopOnSignals } from '../internal/signals.js'
 import { fmt, intIn, numberIn, oneOf, parseSize, parseTargetUrl } from '../internal/flags.js'
 import { type Cipher, type PiType, type RunOptions, type RunReport, runFlow } from '../internal/flow.js'
 
@@ -58,17 +59,8 @@ export function registerRun(p: Command): void {
       if (f.target !== undefined && (f.target.port < 1 || f.target.port > 65535)) throw new CliError('CLI_USAGE', '--target: the port must be from 1 to 65535')
       if (f.json !== undefined && f.json !== '-') checkJsonPath('run', f.json)
       const out = f.json === '-' ? process.stderr : process.stdout
-      const ac = new AbortController()
-      let signal: 'SIGINT' | 'SIGTERM' | null = null
-      const on = (s: 'SIGINT' | 'SIGTERM') => () => {
-        if (signal !== null) return // already stopping: what is in flight completes, then everything is torn down
-        signal = s
-        ac.abort(s)
-      }
-      const onInt = on('SIGINT')
-      const onTerm = on('SIGTERM')
-      process.on('SIGINT', onInt)
-      process.on('SIGTERM', onTerm)
+      // a second signal is ignored: what is in flight completes, then everything (the embedded target too) is torn down
+      const stop = stopOnSignals('ignore')
       const tty = f.progress !== false && process.stderr.isTTY === true
       const bar = tty ? new cliProgress.SingleBar({ format: '{phase} |{bar}| {percentage}% {done}/{total} MiB {rate} MB/s', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null
       let barPhase = ''
@@ -90,7 +82,7 @@ export function registerRun(p: Command): void {
         hostThread: f.hostThread,
         hostMode: f.hostMode,
         seed: f.seed,
-        signal: ac.signal,
+        signal: stop.signal,
         log: (m) => {
           if (bar === null) return
           process.stderr.write(`${m}\n`)
@@ -113,16 +105,15 @@ export function registerRun(p: Command): void {
         report = await runFlow(o)
       } catch (e) {
         // stopped while the target or the pipeline was being set up (whatever was thrown, it was the signal's doing)
-        if (signal !== null && !(e instanceof CliError && e.code !== 'CLI_INTERRUPTED' && e.code !== 'CLI_TERMINATED')) throw new CliError(signal === 'SIGINT' ? 'CLI_INTERRUPTED' : 'CLI_TERMINATED', `interrupted (${signal}) before the run began; nothing was left running`)
+        if (stop.received !== null && !(e instanceof CliError && e.code !== 'CLI_INTERRUPTED' && e.code !== 'CLI_TERMINATED')) throw stop.interrupted(' before the run began; nothing was left running')
         throw e
       } finally {
         bar?.stop()
-        process.off('SIGINT', onInt)
-        process.off('SIGTERM', onTerm)
+        stop.dispose()
       }
       out.write(formatRun(report))
       if (f.json !== undefined) writeJson('run', f.json, report)
-      if (signal !== null) throw new CliError(signal === 'SIGINT' ? 'CLI_INTERRUPTED' : 'CLI_TERMINATED', `interrupted (${signal}): ${fmt(report.bytesWritten)} written, ${fmt(report.bytesRead)} read back; the target stopped and flushed`)
+      if (stop.received !== null) throw stop.interrupted(`: ${fmt(report.bytesWritten)} written, ${fmt(report.bytesRead)} read back; the target stopped and flushed`)
       if (report.failure !== undefined) throw new CliError(report.failure.noSpace ? 'CLI_NO_SPACE' : 'CLI_FAILED', report.failure.message)
       if (!report.verified) throw new CliError('CLI_FAILED', `verification failed: ${report.verify.mismatches} I/Os read back differ, the first at byte ${report.verify.firstMismatch}`)
     })
@@ -144,7 +135,7 @@ function table(rows: string[][], right: boolean[]): string {
 
 /** The summary a terminal shows after a run. */
 export function formatRun(r: RunReport): string {
-  const c = r.config as Record<string, unknown> & { size: number; ioBytes: number; queueDepth: number; blockSize: number; metadataSize: number; cipher: string; pi: string; piFormat: number | null; workers: number; keyFile: string | null; target: string; targetFile: string | null; remote: { host: string; port: number; nqn: string }; pipeline: string[]; input: string | null; hostMode: string; hostThread: boolean }
+  const c = r.config
   let s = ''
   s += `ipukit run: ${fmt(c.size)} ${c.input === null ? 'generated' : `from ${c.input}`}, ${fmt(c.ioBytes)} I/Os at QD ${c.queueDepth}, ${c.blockSize}-byte blocks`
   s += c.metadataSize > 0 ? ` + ${c.metadataSize} bytes of PI (${c.pi}, ${c.piFormat}b guard)` : ', no PI'

@@ -15,14 +15,14 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { type Accel, type AccelStats, createAccel } from '@ipukit/accel'
 import { Bdevs, createCryptoBdev, createDifBdev } from '@ipukit/bdev'
-import { createPhysicalMemory, Iommu, type PhysicalMemory } from '@ipukit/memory'
+import { createPhysicalMemory, Iommu } from '@ipukit/memory'
 import { NvmePcieController, NvmeStatus } from '@ipukit/nvme'
 import { randomUUID } from 'node:crypto'
 import { connectError, describeStatus } from './connect-error.js'
 import { attachNvmeController, detachNvmeController } from '@ipukit/nvmf'
 import type { TrafficReport } from '@ipukit/pcie'
 import { CliError } from './errors.js'
-import type { HostJobResult, Phase, PhaseResult } from './host-job.js'
+import type { Phase, PhaseResult } from './host-job.js'
 import { runHostJobIn, type HostRunner } from './host-runner.js'
 import { buildIpuTopology } from './topology.js'
 import { liveCode, liveHeap } from './heap.js'
@@ -85,6 +85,30 @@ export interface PhaseMemory {
   links: Record<string, { up: number; down: number; gen: number; width: number }>
 }
 
+/** Everything the run chose (the key file's path, never the key). */
+export interface RunConfig {
+  size: number
+  input: string | null
+  ioBytes: number
+  queueDepth: number
+  cipher: Cipher
+  keyFile: string | null
+  pi: PiType
+  piFormat: 16 | 32 | 64 | null
+  blockSize: 512 | 4096
+  metadataSize: number
+  workers: number
+  hostThread: boolean
+  hostMode: 'interrupt' | 'poll'
+  /** 'embedded', or the external target's URL */
+  target: string
+  /** the embedded target's namespace file (removed after the run unless --target-file) */
+  targetFile: string | null
+  remote: { host: string; port: number; nqn: string }
+  /** the bdev stack, top first */
+  pipeline: string[]
+}
+
 export interface RunReport {
   verified: boolean
   interrupted: boolean
@@ -117,7 +141,7 @@ export interface RunReport {
    * code and bytecode (the JIT: the read path first runs after the sample), dataGrowthBytes the rest
    */
   heap: { steadyBytes: number; endBytes: number; growthBytes: number; codeGrowthBytes: number; dataGrowthBytes: number; ios: number; hostThread: { growthBytes: number } | null }
-  config: Record<string, unknown>
+  config: RunConfig
   /** the first failed I/O, when one failed (the job stops submitting at the first failure) */
   failure?: { message: string; phase: 'write' | 'read'; lba: number; status: number; noSpace: boolean }
 }
@@ -371,4 +395,3 @@ function defaultKeyFile(cipher: string): string {
   return `ipukit-${cipher}.key`
 }
 
-export type { HostJobResult, PhysicalMemory }

@@ -181,7 +181,7 @@ function phase(
     let firstFailureLba = -1
     let lastProgress = 0
     let steadyCalled = !write
-    const warmup = Math.min(total - 1, Math.max(qd(slots), Math.floor(total / 20)))
+    const warmup = Math.min(total - 1, Math.max(slots.length, Math.floor(total / 20)))
     const t0 = performance.now()
     const finish = () => {
       const seconds = (performance.now() - t0) / 1000
@@ -253,4 +253,3 @@ function phase(
   })
 }
 
-const qd = (slots: Slot[]) => slots.length

@@ -6,7 +6,6 @@ import { Worker } from 'node:worker_threads'
 import type { Iommu } from '@ipukit/memory'
 import { NvmeHostDriver, serveHostThread } from '@ipukit/nvme'
 import type { PciFabric, PciFunction } from '@ipukit/pcie'
-import { liveHeap } from './heap.js'
 import { type HostJob, type HostJobControl, type HostJobResult, runHostJob } from './host-job.js'
 import type { HostWorkerData, HostWorkerMessage } from './host-worker.js'
 
@@ -97,4 +96,3 @@ export async function runHostJobIn(r: HostRunner, job: HostJob, ctl: HostJobCont
   }
 }
 
-export { liveHeap }

@@ -1,38 +1,53 @@
-// Running the real CLI (bin/ipukit.mjs on dist/) in child processes, for the target and perf
-// tests. ensureBuilt() builds (tsc) the app and the workspace packages it depends on where
-// dist/ is missing or older than the sources, and fails with a clear message when the files
-// these tests exercise cannot be built.
+// The built ipukit command (bin/ipukit.mjs → dist/cli.js) in child processes, for tests that
+// check what a user sees: stdout, stderr, the exit code; and `ipukit target` started in the
+// background for the tests that need a target.
+//
+// ensureBuilt() (call it in beforeAll) builds what the command runs on where dist/ is
+// missing or older than the sources: the app itself (tsc) and the @ipukit/* packages it
+// depends on whose build is plain tsc (dependencies first); a package with another build
+// (kernels: AssemblyScript first) that has no dist/ is an error that says what to run. Test
+// files run in parallel, so the build holds a lock (a directory in the OS temp dir).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const here = dirname(fileURLToPath(import.meta.url))
-export const APP = join(here, '..', '..')
+export const APP = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const packagesDir = join(APP, '..', '..', 'packages')
 export const BIN = join(APP, 'bin', 'ipukit.mjs')
-const PACKAGES = join(APP, '..', '..', 'packages')
+const TSC_BUILD = 'tsc -p tsconfig.build.json'
+const HOW = '`pnpm exec turbo run build` at the repository root'
 
-function newest(dir: string): number {
+function newestMtime(dir: string): number {
   let t = 0
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name)
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+    t = Math.max(t, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs)
   }
   return t
 }
 
-function deps(pkgDir: string, out: string[] = []): string[] {
-  const pj = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
-  for (const d of Object.keys(pj.dependencies ?? {})) {
-    if (!d.startsWith('@ipukit/')) continue
-    const dir = join(PACKAGES, d.slice('@ipukit/'.length))
-    if (out.includes(dir)) continue
-    deps(dir, out)
-    out.push(dir)
+function dependencies(dir: string): string[] {
+  const pj = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }
+  return Object.keys(pj.dependencies ?? {}).filter((d) => d.startsWith('@ipukit/'))
+}
+
+/** The @ipukit/* packages the app depends on, transitively, dependencies first. */
+function workspaceDeps(): string[] {
+  const out: string[] = []
+  const visit = (name: string) => {
+    if (out.includes(name)) return
+    for (const d of dependencies(join(packagesDir, name.replace('@ipukit/', '')))) visit(d)
+    out.push(name)
   }
+  for (const d of dependencies(APP)) visit(d)
   return out
 }
+
+const stale = (dir: string, output: string) => !existsSync(output) || newestMtime(join(dir, 'src')) > statSync(output).mtimeMs
 
 function tsc(dir: string): { ok: boolean; output: string } {
   const bin = join(dirname(createRequire(join(APP, 'package.json')).resolve('typescript/package.json')), 'bin', 'tsc')
@@ -40,27 +55,57 @@ function tsc(dir: string): { ok: boolean; output: string } {
   return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error?.message ?? ''}`.trim() }
 }
 
-/**
- * The app's dist/ and its dependencies' are current. The app's tsc run may report type errors
- * in files other sessions are writing; what matters is that the modules these tests run were
- * emitted from their current sources.
- */
-export function ensureBuilt(mine: string[]): void {
-  for (const dir of deps(APP)) {
-    const index = join(dir, 'dist', 'index.js')
-    if (existsSync(index) && newest(join(dir, 'src')) <= statSync(index).mtimeMs) continue
-    const r = tsc(dir)
-    if (!existsSync(index)) throw new Error(`building ${dir} failed:\n${r.output}`)
+function withLock<T>(f: () => T): T {
+  const lock = join(tmpdir(), `ipukit-cli-build-${createHash('sha256').update(APP).digest('hex').slice(0, 12)}.lock`)
+  const deadline = Date.now() + 240_000
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      break
+    } catch {
+      // a build that died leaves its lock: older than the longest build, it is taken over
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 200_000) rmSync(lock, { recursive: true, force: true })
+      } catch {}
+      if (Date.now() > deadline) throw new Error(`waited 4 minutes for another test's build of the ipukit command (lock ${lock})`)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200)
+    }
   }
-  const stale = () =>
-    ['cli', ...mine].filter((m) => {
-      const js = join(APP, 'dist', `${m}.js`)
-      return !existsSync(js) || statSync(join(APP, 'src', `${m}.ts`)).mtimeMs > statSync(js).mtimeMs
-    })
-  if (stale().length === 0) return
-  const r = tsc(APP)
-  const still = stale()
-  if (still.length > 0) throw new Error(`the app's dist/ lacks current ${still.join(', ')} and tsc did not emit them:\n${r.output}`)
+  try {
+    return f()
+  } finally {
+    rmSync(lock, { recursive: true, force: true })
+  }
+}
+
+/** Builds what `node bin/ipukit.mjs` runs on, where it is missing or out of date. */
+export function ensureBuilt(): void {
+  const cli = join(APP, 'dist', 'cli.js')
+  const deps = workspaceDeps()
+  const dirOf = (name: string) => join(packagesDir, name.replace('@ipukit/', ''))
+  if (!stale(APP, cli) && deps.every((d) => !stale(dirOf(d), join(dirOf(d), 'dist', 'index.js')))) return
+  withLock(() => {
+    for (const name of deps) {
+      const dir = dirOf(name)
+      const index = join(dir, 'dist', 'index.js')
+      if (!stale(dir, index)) continue
+      const build = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> }).scripts?.build
+      if (build !== TSC_BUILD) {
+        if (!existsSync(index)) throw new Error(`the ipukit command runs on built packages, and ${name} has no dist/; run ${HOW} first`)
+        console.warn(`${name}'s dist/ is older than its sources; the ipukit command runs on the old build (${HOW} refreshes it)`)
+        continue
+      }
+      const r = tsc(dir)
+      if (!r.ok && !existsSync(index)) throw new Error(`building ${name} (tsc) failed; run ${HOW}:\n${r.output}`)
+      if (!r.ok) console.warn(`building ${name} (tsc) reported errors; the ipukit command runs on what tsc emitted:\n${r.output}`)
+    }
+    if (!stale(APP, cli)) return
+    // tsc emits even when it reports type errors (elsewhere in the app, say): the tests then
+    // run on what it emitted, and fail on their own if that does not work
+    const r = tsc(APP)
+    if (!existsSync(cli)) throw new Error(`building the ipukit app (tsc) failed; run \`pnpm run build\` in apps/ipukit:\n${r.output}`)
+    if (!r.ok) console.warn(`building the ipukit app (tsc) reported errors; the tests run on what tsc emitted:\n${r.output.split('\n').slice(0, 20).join('\n')}`)
+  })
 }
 
 export interface CliRun {
@@ -71,9 +116,11 @@ export interface CliRun {
 }
 
 /** Runs `ipukit ...args` to its end. */
-export function runCli(args: string[], o: { cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runCli(args: readonly string[], o: { cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? APP, stdio: ['ignore', 'pipe', 'pipe'] })
+    const env = { ...process.env }
+    delete env.IPUKIT_DEBUG
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? APP, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()))
@@ -150,8 +197,21 @@ export function expectUsageShape(r: CliRun): string {
   const problems: string[] = []
   if (r.code !== 2) problems.push(`exit code ${r.code} (${r.signal}), not 2`)
   if (lines.some((l) => /^\s+at /.test(l))) problems.push('a stack trace')
-  const msg = lines.filter((l) => l !== '(run with --help for usage)')
+  const msg = lines.filter((l) => l !== HELP_HINT)
   if (msg.length !== 1) problems.push(`${msg.length} message lines`)
   if (problems.length > 0) throw new Error(`${problems.join(', ')}:\n${r.stderr}`)
   return msg[0]!
 }
+
+/** commander's hint after a usage error (src/cli.ts: showHelpAfterError) */
+export const HELP_HINT = '(run with --help for usage)'
+
+/** The lines of stderr that say what went wrong (without commander's hint line). */
+export function errorLines(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '' && l !== HELP_HINT)
+}
+
+/** A stack trace line ("    at f (file.js:1:2)"). */
+export const STACK_LINE = /^\s+at .+[(:]/m
